@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * config: the INI contract of SPEC.md parsed with inih into validated,
+ * immutable structures. Every error names file:line. A struct config is
+ * never modified after config_load_*() returns; threads share it read-only
+ * (the server pins it by reference counting, see server.c).
+ */
+#ifndef AP_CONFIG_H
+#define AP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum config_tls_mode { CONFIG_TLS_ACME = 0, CONFIG_TLS_MANUAL = 1 };
+
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARN = 1,
+	LOG_LEVEL_INFO = 2,
+	LOG_LEVEL_DEBUG = 3,
+	LOG_LEVEL_TRACE = 4
+};
+
+struct config_site {
+	char *host;          /* lower-case, no port, no trailing dot */
+	char *upstream;      /* as written: "host:port" or "[v6]:port" */
+	char *upstream_host; /* host part without brackets */
+	unsigned upstream_port;
+	int upstream_https;  /* upstream_scheme = https */
+	char *upstream_url;  /* "http://host:port" / "https://[v6]:port" */
+	unsigned connect_timeout_secs; /* default 5 */
+	unsigned read_timeout_secs;    /* default 60 */
+	unsigned line;                 /* line of the [site …] header */
+};
+
+struct config_cert {
+	char *name;      /* "" for the [tls] pair, else the section name */
+	char *cert_path;
+	char *key_path;
+	unsigned line;
+};
+
+struct config {
+	char *path; /* file name used in messages */
+
+	/* [server] (static) */
+	char *bind_addr;
+	int allow_wildcard_bind;
+	unsigned https_port;     /* 443; 0 = any free port (tests, embedding) */
+	unsigned http_port;      /* 80; 0 disables the plain listener */
+	unsigned workers;        /* 0 in the file = one per CPU, resolved here */
+	unsigned max_connections;            /* 1024 */
+	unsigned idle_timeout_secs;          /* 60 */
+	unsigned tls_handshake_timeout_secs; /* 10 */
+	unsigned shutdown_timeout_secs;      /* 30 */
+
+	/* [tls] */
+	enum config_tls_mode tls_mode; /* acme */
+	char **acme_domains;
+	size_t n_acme_domains;
+	char *acme_contact;
+	char *acme_directory; /* resolved URL (production/staging expanded) */
+	char *acme_cache_dir; /* /var/lib/reverse-proxy/acme-cache */
+	char *acme_ca_file;   /* NULL if unset */
+	struct config_cert *certs; /* manual mode: [tls] pair first, then [certificate …] */
+	size_t n_certs;
+
+	/* [logging] */
+	enum log_level log_level; /* info */
+	char *log_file;           /* NULL if unset */
+
+	/* [rate_limit] */
+	unsigned rl_requests_per_second; /* 10 */
+	unsigned rl_burst;               /* 20 */
+	unsigned rl_eviction_interval_secs; /* 60 */
+	unsigned rl_eviction_age_secs;      /* 300 */
+
+	/* [limits] */
+	uint64_t body_limit_bytes; /* 104857600 */
+
+	struct config_site *sites;
+	size_t n_sites;
+};
+
+/*
+ * Diagnostics sink: called once per error or warning, in file order.
+ * file is the name given to the loader; line is 0 when the message is not
+ * about one line (e.g. a missing required key, reported at the section).
+ */
+typedef void (*config_diag_fn)(void *ud, int is_error, const char *file,
+			       unsigned line, const char *msg);
+
+/*
+ * Parse and validate. On success returns 0 and *out owns a new config (free
+ * with config_free). On any error returns -1, *out is NULL, and every
+ * problem found was reported through diag (which may be NULL). Warnings do
+ * not fail the load. check_files = 1 also opens cert/key files and checks
+ * that each key matches its certificate.
+ */
+int config_load_file(const char *path, int check_files, config_diag_fn diag,
+		     void *ud, struct config **out);
+int config_load_string(const char *text, const char *name, int check_files,
+		       config_diag_fn diag, void *ud, struct config **out);
+void config_free(struct config *cfg);
+
+/* Lower-cases, strips a :port and one trailing dot, and checks the
+ * characters of a host name (letters, digits, '-', '.', or a bracketed IPv6
+ * literal). Writes at most outsz bytes incl. NUL. Returns 0 or -1. Shared
+ * with the router so config and requests normalize the same way. */
+int config_normalize_host(const char *in, size_t inlen, char *out,
+			  size_t outsz);
+
+const struct config_site *config_find_site(const struct config *cfg,
+					   const char *host);
+
+const char *config_log_level_name(enum log_level l);
+
+#endif
