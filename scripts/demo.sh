@@ -87,6 +87,7 @@ upstream_bin="$bdir/tests/upstream_server"
 # ---- temporary directory, cleaned up on any exit -----------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/reverse-proxy-demo.XXXXXX") || die "mktemp failed"
 upstream_pid=""
+# shellcheck disable=SC2317 # called from the EXIT trap
 cleanup()
 {
 	if [ -n "$upstream_pid" ]; then
