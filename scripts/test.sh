@@ -160,7 +160,9 @@ run_build()
 	if ! make -C "$dir" -j2 >>"$log" 2>&1; then
 		phase "$name: make FAILED"
 		add_report "FAILED: $name: make"
-		add_report "$(grep -E '(error|warning):' "$log" | head -n 20 |
+		local errs
+		errs=$(grep -E '(error|warning):|\*\*\* ' "$log" | head -n 20)
+		[ -n "$errs" ] && add_report "$(printf '%s\n' "$errs" |
 			sed 's/^/    | /')"
 		add_tail "$log" 15
 		total_fail=$((total_fail + 1))
