@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/**
+ * @file alkproxy.h
+ * @brief libalkproxy: a hardened TLS reverse proxy to embed in a C program.
+ *
+ * One handle (struct alkproxy) is one proxy instance: TLS termination with
+ * SNI certificates, host routing, streaming forwarding to upstreams.
+ * Functions return 0 (ALKPROXY_OK) or a positive enum alkproxy_err value.
+ * Unless stated otherwise, a handle is used from one thread at a time.
+ */
+#ifndef ALKPROXY_H
+#define ALKPROXY_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(ALKPROXY_BUILDING) && defined(__GNUC__)
+#define ALKPROXY_EXPORT __attribute__((visibility("default")))
+#else
+#define ALKPROXY_EXPORT
+#endif
+
+/** Error codes. Numbers are stable; new codes are only appended. */
+enum alkproxy_err {
+	ALKPROXY_OK = 0,
+	ALKPROXY_EINVAL = 1,  /**< bad argument */
+	ALKPROXY_ECONFIG = 2, /**< the configuration is invalid */
+	ALKPROXY_ENOMEM = 3,  /**< out of memory */
+	ALKPROXY_ELISTEN = 4, /**< cannot bind or listen */
+	ALKPROXY_ETLS = 5,    /**< certificates could not be loaded */
+	ALKPROXY_ESTATE = 6,  /**< call not valid in the handle's state */
+	ALKPROXY_ESYSTEM = 7  /**< a system call or thread start failed */
+};
+
+/** Opaque proxy instance. */
+typedef struct alkproxy alkproxy;
+
+/**
+ * Receives configuration diagnostics, one per call, as
+ * "file:line: message" (errors) or "file:line: warning: message".
+ * The string is valid only during the call.
+ */
+typedef void (*alkproxy_diag_cb)(void *ud, int is_error, const char *msg);
+
+/** Static text for an error code; never NULL, never to be freed. */
+ALKPROXY_EXPORT const char *alkproxy_strerror(int err);
+
+/** Version string "X.Y.Z (revision)"; static, never freed. */
+ALKPROXY_EXPORT const char *alkproxy_version(void);
+
+/**
+ * Parse and validate a configuration file, including the certificate and
+ * key files it names, without starting anything. Diagnostics go to diag
+ * (may be NULL). Returns ALKPROXY_OK or ALKPROXY_ECONFIG.
+ * Thread-safe.
+ */
+ALKPROXY_EXPORT int alkproxy_validate_file(const char *path,
+					   alkproxy_diag_cb diag, void *ud);
+
+/**
+ * Create a proxy from a configuration file (or, for _string, from an INI
+ * text in memory; name is used in diagnostics). Loads certificates but
+ * binds nothing. On success *out owns a new handle, to be released with
+ * alkproxy_free(). On failure *out is NULL and diag was called for every
+ * problem found. The strings are copied; the caller keeps ownership.
+ */
+ALKPROXY_EXPORT int alkproxy_create_file(alkproxy **out, const char *path,
+					 alkproxy_diag_cb diag, void *ud);
+ALKPROXY_EXPORT int alkproxy_create_string(alkproxy **out, const char *ini,
+					   const char *name,
+					   alkproxy_diag_cb diag, void *ud);
+
+/**
+ * Bind the listeners and start the worker and upstream threads. Returns
+ * when the proxy is serving. Calling it twice gives ALKPROXY_ESTATE.
+ */
+ALKPROXY_EXPORT int alkproxy_start(alkproxy *p);
+
+/** The HTTPS port actually bound (useful with https_port = 0); 0 before
+ * alkproxy_start(). */
+ALKPROXY_EXPORT unsigned alkproxy_https_port(const alkproxy *p);
+
+/** Reopen the log file (after rotation). Thread-safe. */
+ALKPROXY_EXPORT int alkproxy_reopen_logs(alkproxy *p);
+
+/**
+ * Stop serving: new requests are refused, transfers in flight are
+ * aborted, threads are joined. Safe to call on a handle never started.
+ */
+ALKPROXY_EXPORT int alkproxy_stop(alkproxy *p);
+
+/** Stop if needed and free everything. NULL is accepted. */
+ALKPROXY_EXPORT void alkproxy_free(alkproxy *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

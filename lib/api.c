@@ -1,1 +1,197 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * api: the public alkproxy_* functions — thin wrappers that turn the
+ * internal modules' results into enum alkproxy_err codes.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "alkproxy.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+#include "ap_autoconf.h"
+
+struct alkproxy {
+	struct server *srv;
+	int started;
+};
+
+struct diag_ctx {
+	alkproxy_diag_cb cb;
+	void *ud;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_rc;
+
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+const char *alkproxy_strerror(int err)
+{
+	switch (err) {
+	case ALKPROXY_OK: return "success";
+	case ALKPROXY_EINVAL: return "invalid argument";
+	case ALKPROXY_ECONFIG: return "invalid configuration";
+	case ALKPROXY_ENOMEM: return "out of memory";
+	case ALKPROXY_ELISTEN: return "cannot listen";
+	case ALKPROXY_ETLS: return "cannot load certificates";
+	case ALKPROXY_ESTATE: return "invalid state for this call";
+	case ALKPROXY_ESYSTEM: return "system error";
+	default: return "unknown error";
+	}
+}
+
+const char *alkproxy_version(void)
+{
+	return PACKAGE_VERSION " (" SOURCE_REVISION ")";
+}
+
+static void diag_fwd(void *ud, int is_error, const char *file, unsigned line,
+		     const char *msg)
+{
+	struct diag_ctx *d = ud;
+	char buf[1024];
+
+	if (d->cb == NULL)
+		return;
+	if (line > 0)
+		snprintf(buf, sizeof(buf), "%s:%u: %s%s", file, line,
+			 is_error ? "" : "warning: ", msg);
+	else
+		snprintf(buf, sizeof(buf), "%s: %s%s", file,
+			 is_error ? "" : "warning: ", msg);
+	d->cb(d->ud, is_error, buf);
+}
+
+int alkproxy_validate_file(const char *path, alkproxy_diag_cb diag, void *ud)
+{
+	struct diag_ctx d = {diag, ud};
+	struct config *cfg = NULL;
+
+	if (path == NULL)
+		return ALKPROXY_EINVAL;
+	if (config_load_file(path, 1, diag_fwd, &d, &cfg) != 0)
+		return ALKPROXY_ECONFIG;
+	config_free(cfg);
+	return ALKPROXY_OK;
+}
+
+static int create(alkproxy **out, struct config *cfg, struct diag_ctx *d)
+{
+	alkproxy *p;
+	char err[512];
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		config_free(cfg);
+		return ALKPROXY_ENOMEM;
+	}
+	log_set_level(cfg->log_level);
+	if (cfg->log_file != NULL && log_open_file(cfg->log_file) != 0) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "%s: cannot open log file %s",
+			 cfg->path, cfg->log_file);
+		if (d->cb != NULL)
+			d->cb(d->ud, 1, msg);
+		config_free(cfg);
+		free(p);
+		return ALKPROXY_ECONFIG;
+	}
+	if (server_create(cfg, &p->srv, err, sizeof(err)) != 0) {
+		if (d->cb != NULL)
+			d->cb(d->ud, 1, err);
+		free(p);
+		return ALKPROXY_ETLS;
+	}
+	*out = p;
+	return ALKPROXY_OK;
+}
+
+int alkproxy_create_file(alkproxy **out, const char *path,
+			 alkproxy_diag_cb diag, void *ud)
+{
+	struct diag_ctx d = {diag, ud};
+	struct config *cfg = NULL;
+
+	if (out == NULL || path == NULL)
+		return ALKPROXY_EINVAL;
+	*out = NULL;
+	pthread_once(&global_once, global_init);
+	if (global_rc != 0)
+		return ALKPROXY_ESYSTEM;
+	if (config_load_file(path, 1, diag_fwd, &d, &cfg) != 0)
+		return ALKPROXY_ECONFIG;
+	return create(out, cfg, &d);
+}
+
+int alkproxy_create_string(alkproxy **out, const char *ini, const char *name,
+			   alkproxy_diag_cb diag, void *ud)
+{
+	struct diag_ctx d = {diag, ud};
+	struct config *cfg = NULL;
+
+	if (out == NULL || ini == NULL)
+		return ALKPROXY_EINVAL;
+	*out = NULL;
+	pthread_once(&global_once, global_init);
+	if (global_rc != 0)
+		return ALKPROXY_ESYSTEM;
+	if (config_load_string(ini, name != NULL ? name : "(string)", 1,
+			       diag_fwd, &d, &cfg) != 0)
+		return ALKPROXY_ECONFIG;
+	return create(out, cfg, &d);
+}
+
+int alkproxy_start(alkproxy *p)
+{
+	char err[512];
+
+	if (p == NULL)
+		return ALKPROXY_EINVAL;
+	if (p->started)
+		return ALKPROXY_ESTATE;
+	if (server_start(p->srv, err, sizeof(err)) != 0) {
+		log_event(LOG_LEVEL_ERROR, "STARTUP_FAILED", "error", err, NULL);
+		return ALKPROXY_ELISTEN;
+	}
+	p->started = 1;
+	return ALKPROXY_OK;
+}
+
+unsigned alkproxy_https_port(const alkproxy *p)
+{
+	return p != NULL && p->started ? server_https_port(p->srv) : 0;
+}
+
+int alkproxy_reopen_logs(alkproxy *p)
+{
+	(void)p;
+	return log_reopen() == 0 ? ALKPROXY_OK : ALKPROXY_ESYSTEM;
+}
+
+int alkproxy_stop(alkproxy *p)
+{
+	if (p == NULL)
+		return ALKPROXY_EINVAL;
+	server_stop(p->srv);
+	p->started = 0;
+	return ALKPROXY_OK;
+}
+
+void alkproxy_free(alkproxy *p)
+{
+	if (p == NULL)
+		return;
+	server_free(p->srv);
+	free(p);
+}

@@ -1,1 +1,181 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * headers: request framing checks and header filtering (SPEC F3).
+ * Called from the MHD worker threads (request side) and the upstream
+ * threads (response side); everything here is a pure function.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "headers.h"
+
+static int is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return 1;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+int headers_is_token(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!is_tchar((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+int headers_value_ok(const char *v, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+static int name_is(const char *name, size_t len, const char *lit)
+{
+	return strlen(lit) == len && strncasecmp(name, lit, len) == 0;
+}
+
+static int parse_content_length(const char *v, size_t len, uint64_t *out)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	if (len == 0 || len > 19)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		n = n * 10 + (uint64_t)(v[i] - '0');
+	}
+	if (n > (uint64_t)INT64_MAX)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int fail(struct headers_framing *f, const char *why)
+{
+	if (f->error == NULL)
+		f->error = why;
+	return -1;
+}
+
+int headers_check_request(struct headers_framing *f, const char *name,
+			  size_t name_len, const char *value, size_t value_len)
+{
+	if (!headers_is_token(name, name_len))
+		return fail(f, "header name is not a token");
+	if (!headers_value_ok(value, value_len))
+		return fail(f, "control character in header value");
+	if (name_is(name, name_len, "host")) {
+		f->n_host++;
+		f->host = value;
+		f->host_len = value_len;
+	} else if (name_is(name, name_len, "content-length")) {
+		uint64_t n;
+
+		f->n_content_length++;
+		if (parse_content_length(value, value_len, &n) != 0)
+			return fail(f, "invalid Content-Length");
+		f->content_length = n;
+	} else if (name_is(name, name_len, "transfer-encoding")) {
+		f->n_transfer_encoding++;
+		if (value_len != 7 || strncasecmp(value, "chunked", 7) != 0)
+			return fail(f, "unsupported Transfer-Encoding");
+		f->chunked = 1;
+	} else if (name_is(name, name_len, "connection")) {
+		if (f->connection == NULL)
+			f->connection = value;
+	}
+	return 0;
+}
+
+int headers_check_done(struct headers_framing *f)
+{
+	if (f->error != NULL)
+		return -1;
+	if (f->n_host > 1)
+		return fail(f, "repeated Host");
+	if (f->n_content_length > 1)
+		return fail(f, "repeated Content-Length");
+	if (f->n_transfer_encoding > 1)
+		return fail(f, "repeated Transfer-Encoding");
+	if (f->n_content_length > 0 && f->n_transfer_encoding > 0)
+		return fail(f, "Content-Length with Transfer-Encoding");
+	return 0;
+}
+
+int headers_is_hop_by_hop(const char *name)
+{
+	static const char *const hop[] = {
+		"connection", "keep-alive", "proxy-connection",
+		"proxy-authorization", "proxy-authenticate", "te", "trailer",
+		"transfer-encoding", "upgrade"};
+	size_t i;
+
+	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		if (strcasecmp(name, hop[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int headers_connection_names(const char *conn, const char *name)
+{
+	size_t nlen = strlen(name);
+	const char *p = conn;
+
+	if (conn == NULL || nlen == 0)
+		return 0;
+	while (*p != '\0') {
+		const char *start, *end;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		start = p;
+		while (*p != '\0' && *p != ',')
+			p++;
+		end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if ((size_t)(end - start) == nlen &&
+		    strncasecmp(start, name, nlen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int headers_drop_request(const char *name, const char *conn)
+{
+	static const char *const own[] = {"content-length", "expect",
+					  "x-forwarded-for", "x-real-ip",
+					  "x-forwarded-proto",
+					  "x-forwarded-host"};
+	size_t i;
+
+	if (headers_is_hop_by_hop(name) || headers_connection_names(conn, name))
+		return 1;
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strcasecmp(name, own[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int headers_drop_response(const char *name, const char *conn)
+{
+	return headers_is_hop_by_hop(name) ||
+	       headers_connection_names(conn, name) ||
+	       strcasecmp(name, "server") == 0 ||
+	       strcasecmp(name, "content-length") == 0;
+}

@@ -1,1 +1,50 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * headers: the edge-proxy header rules of SPEC F3 — request framing checks
+ * (the anti-smuggling rules libmicrohttpd does not apply), hop-by-hop
+ * filtering in both directions. Pure functions; no allocation, no state
+ * beyond the caller's struct.
+ */
+#ifndef AP_HEADERS_H
+#define AP_HEADERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Accumulates what the request's header lines say about framing. */
+struct headers_framing {
+	unsigned n_host;
+	unsigned n_content_length;
+	unsigned n_transfer_encoding;
+	int chunked;                 /* Transfer-Encoding: chunked */
+	uint64_t content_length;     /* valid when n_content_length == 1 */
+	const char *host;            /* borrowed from the header value */
+	size_t host_len;
+	const char *connection;      /* first Connection value, borrowed */
+	const char *error;           /* first problem found, NULL if none */
+};
+
+/* Feed one request header line. Returns 0, or -1 after setting
+ * f->error when the request must be refused with 400. */
+int headers_check_request(struct headers_framing *f, const char *name,
+			  size_t name_len, const char *value, size_t value_len);
+/* Final checks after all lines were fed (CL with TE, repeats). */
+int headers_check_done(struct headers_framing *f);
+
+/* RFC 9110 token characters only, non-empty. */
+int headers_is_token(const char *s, size_t len);
+/* No control characters other than HTAB, no DEL. */
+int headers_value_ok(const char *v, size_t len);
+/* Hop-by-hop headers removed in both directions (SPEC F3 list). */
+int headers_is_hop_by_hop(const char *name);
+/* Does the comma-separated Connection value nominate name? */
+int headers_connection_names(const char *conn, const char *name);
+/* Headers the proxy itself sets toward the upstream and therefore drops
+ * from the client's request: X-Forwarded-*, X-Real-IP, framing, Expect. */
+int headers_drop_request(const char *name, const char *conn);
+/* Response headers dropped: hop-by-hop, those nominated by the upstream's
+ * Connection header, Server, Content-Length (passed as the response
+ * size), Date is kept. */
+int headers_drop_response(const char *name, const char *conn);
+
+#endif

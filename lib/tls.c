@@ -1,1 +1,423 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * tls: certificate bundles and the SNI store (SPEC F5).
+ * Threads: bundles are immutable after load. A store's current pointer is
+ * swapped under its mutex by the main or ACME thread and read by MHD
+ * workers in the certificate callback. Replaced bundles are retired, not
+ * freed, until the store is freed (after the daemon stopped), because a
+ * handshake in progress may still hold the old certificate.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <gnutls/x509.h>
+
+#include "log.h"
+#include "tls.h"
+
+const char tls_priorities[] =
+	"NONE:+VERS-TLS1.3:+VERS-TLS1.2:+ECDHE-ECDSA:+ECDHE-RSA:"
+	"+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:+AEAD:"
+	"+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
+	"+SIGN-ECDSA-SECP256R1-SHA256:+SIGN-ECDSA-SECP384R1-SHA384:"
+	"+SIGN-ECDSA-SECP521R1-SHA512:+SIGN-RSA-PSS-RSAE-SHA256:"
+	"+SIGN-RSA-PSS-RSAE-SHA384:+SIGN-RSA-PSS-RSAE-SHA512:"
+	"+SIGN-RSA-SHA256:+SIGN-RSA-SHA384:+SIGN-RSA-SHA512:"
+	"+SIGN-EdDSA-Ed25519:+COMP-NULL:+CTYPE-SRV-X509:%SERVER_PRECEDENCE";
+
+#define TLS_MAX_CHAIN 8
+
+struct tls_cert {
+	gnutls_pcert_st pcerts[TLS_MAX_CHAIN];
+	unsigned n_pcerts;
+	gnutls_privkey_t key;
+	char **names;
+	size_t n_names;
+};
+
+struct tls_bundle {
+	struct tls_cert *certs;
+	size_t n_certs;
+	struct tls_bundle *retired_next;
+};
+
+struct tls_store {
+	pthread_mutex_t mu;
+	struct tls_bundle *cur;
+	struct tls_bundle *retired;
+	unsigned port;
+	struct tls_store *next;
+};
+
+/* Registry of stores by local port: the GnuTLS callback carries no user
+ * pointer, so the listener is found from the connection's socket. */
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tls_store *registry;
+
+static void cert_clear(struct tls_cert *c)
+{
+	unsigned i;
+	size_t j;
+
+	for (i = 0; i < c->n_pcerts; i++)
+		gnutls_pcert_deinit(&c->pcerts[i]);
+	c->n_pcerts = 0;
+	if (c->key != NULL)
+		gnutls_privkey_deinit(c->key);
+	c->key = NULL;
+	for (j = 0; j < c->n_names; j++)
+		free(c->names[j]);
+	free(c->names);
+	c->names = NULL;
+	c->n_names = 0;
+}
+
+void tls_bundle_free(struct tls_bundle *b)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->n_certs; i++)
+		cert_clear(&b->certs[i]);
+	free(b->certs);
+	free(b);
+}
+
+size_t tls_bundle_names(const struct tls_bundle *b)
+{
+	size_t i, n = 0;
+
+	for (i = 0; b != NULL && i < b->n_certs; i++)
+		n += b->certs[i].n_names;
+	return n;
+}
+
+static int collect_names(struct tls_cert *c, char *err, size_t errsz)
+{
+	gnutls_x509_crt_t crt = NULL;
+	unsigned idx;
+	int rc = -1;
+
+	if (gnutls_x509_crt_init(&crt) < 0 ||
+	    gnutls_x509_crt_import(crt, &c->pcerts[0].cert,
+				   GNUTLS_X509_FMT_DER) < 0) {
+		snprintf(err, errsz, "cannot parse certificate");
+		goto out;
+	}
+	for (idx = 0;; idx++) {
+		char name[256];
+		size_t len = sizeof(name) - 1;
+		unsigned type = 0;
+		char **grown;
+		int r;
+
+		r = gnutls_x509_crt_get_subject_alt_name2(crt, idx, name, &len,
+							  &type, NULL);
+		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (r == GNUTLS_E_SHORT_MEMORY_BUFFER)
+			continue;
+		if (r < 0) {
+			snprintf(err, errsz, "cannot read subjectAltName: %s",
+				 gnutls_strerror(r));
+			goto out;
+		}
+		if (type != GNUTLS_SAN_DNSNAME)
+			continue;
+		name[len] = '\0';
+		grown = realloc(c->names, (c->n_names + 1) * sizeof(*grown));
+		if (grown == NULL)
+			goto oom;
+		c->names = grown;
+		c->names[c->n_names] = strdup(name);
+		if (c->names[c->n_names] == NULL)
+			goto oom;
+		/* SAN names compare case-insensitively. */
+		for (char *p = c->names[c->n_names]; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		c->n_names++;
+	}
+	if (c->n_names == 0) {
+		snprintf(err, errsz, "certificate has no DNS subjectAltName");
+		goto out;
+	}
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errsz, "out of memory");
+out:
+	if (crt != NULL)
+		gnutls_x509_crt_deinit(crt);
+	return rc;
+}
+
+static int cert_load_mem(struct tls_cert *c, const gnutls_datum_t *cert,
+			 const gnutls_datum_t *key, char *err, size_t errsz)
+{
+	unsigned n = TLS_MAX_CHAIN;
+	int r;
+
+	r = gnutls_pcert_list_import_x509_raw(c->pcerts, &n, cert,
+					      GNUTLS_X509_FMT_PEM, 0);
+	if (r < 0 || n == 0) {
+		snprintf(err, errsz, "cannot load certificate chain: %s",
+			 r < 0 ? gnutls_strerror(r) : "empty");
+		return -1;
+	}
+	c->n_pcerts = n;
+	if (gnutls_privkey_init(&c->key) < 0)
+		return -1;
+	r = gnutls_privkey_import_x509_raw(c->key, key, GNUTLS_X509_FMT_PEM,
+					   NULL, 0);
+	if (r < 0) {
+		snprintf(err, errsz, "cannot load private key: %s",
+			 gnutls_strerror(r));
+		return -1;
+	}
+	return collect_names(c, err, errsz);
+}
+
+int tls_bundle_from_pem(const char *cert_pem, size_t cert_len,
+			const char *key_pem, size_t key_len,
+			struct tls_bundle **out, char *err, size_t errsz)
+{
+	struct tls_bundle *b;
+	gnutls_datum_t cd = {(unsigned char *)(uintptr_t)cert_pem,
+			     (unsigned)cert_len};
+	gnutls_datum_t kd = {(unsigned char *)(uintptr_t)key_pem,
+			     (unsigned)key_len};
+
+	*out = NULL;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL || (b->certs = calloc(1, sizeof(*b->certs))) == NULL) {
+		free(b);
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	b->n_certs = 1;
+	if (cert_load_mem(&b->certs[0], &cd, &kd, err, errsz) != 0) {
+		tls_bundle_free(b);
+		return -1;
+	}
+	*out = b;
+	return 0;
+}
+
+int tls_bundle_load(const struct config *cfg, struct tls_bundle **out,
+		    char *err, size_t errsz)
+{
+	struct tls_bundle *b;
+	size_t i;
+
+	*out = NULL;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL ||
+	    (b->certs = calloc(cfg->n_certs ? cfg->n_certs : 1,
+			       sizeof(*b->certs))) == NULL) {
+		free(b);
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < cfg->n_certs; i++) {
+		const struct config_cert *cc = &cfg->certs[i];
+		gnutls_datum_t cd = {NULL, 0}, kd = {NULL, 0};
+		char why[200];
+		int r;
+
+		b->n_certs = i + 1;
+		if (gnutls_load_file(cc->cert_path, &cd) < 0) {
+			snprintf(err, errsz, "%s: cannot read", cc->cert_path);
+			goto fail;
+		}
+		if (gnutls_load_file(cc->key_path, &kd) < 0) {
+			gnutls_free(cd.data);
+			snprintf(err, errsz, "%s: cannot read", cc->key_path);
+			goto fail;
+		}
+		why[0] = '\0';
+		r = cert_load_mem(&b->certs[i], &cd, &kd, why, sizeof(why));
+		gnutls_memset(kd.data, 0, kd.size);
+		gnutls_free(kd.data);
+		gnutls_free(cd.data);
+		if (r != 0) {
+			snprintf(err, errsz, "%s: %s", cc->cert_path, why);
+			goto fail;
+		}
+	}
+	*out = b;
+	return 0;
+fail:
+	tls_bundle_free(b);
+	return -1;
+}
+
+struct tls_store *tls_store_new(void)
+{
+	struct tls_store *s = calloc(1, sizeof(*s));
+
+	if (s != NULL)
+		pthread_mutex_init(&s->mu, NULL);
+	return s;
+}
+
+void tls_store_register(struct tls_store *s, unsigned local_port)
+{
+	pthread_mutex_lock(&registry_mu);
+	s->port = local_port;
+	s->next = registry;
+	registry = s;
+	pthread_mutex_unlock(&registry_mu);
+}
+
+void tls_store_set(struct tls_store *s, struct tls_bundle *b)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->cur != NULL) {
+		s->cur->retired_next = s->retired;
+		s->retired = s->cur;
+	}
+	s->cur = b;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void tls_store_free(struct tls_store *s)
+{
+	struct tls_store **pp;
+
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&registry_mu);
+	for (pp = &registry; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&registry_mu);
+	tls_bundle_free(s->cur);
+	while (s->retired != NULL) {
+		struct tls_bundle *b = s->retired;
+
+		s->retired = b->retired_next;
+		tls_bundle_free(b);
+	}
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+int tls_name_matches(const char *pattern, const char *host)
+{
+	const char *dot;
+
+	if (strcasecmp(pattern, host) == 0)
+		return 1;
+	if (pattern[0] != '*' || pattern[1] != '.')
+		return 0;
+	/* "*.example.com" covers exactly one more label. */
+	dot = strchr(host, '.');
+	return dot != NULL && dot != host && strcasecmp(dot, pattern + 1) == 0;
+}
+
+static const struct tls_cert *bundle_find(const struct tls_bundle *b,
+					  const char *host)
+{
+	size_t i, j;
+
+	for (i = 0; i < b->n_certs; i++)
+		for (j = 0; j < b->certs[i].n_names; j++)
+			if (strcasecmp(b->certs[i].names[j], host) == 0)
+				return &b->certs[i];
+	for (i = 0; i < b->n_certs; i++)
+		for (j = 0; j < b->certs[i].n_names; j++)
+			if (b->certs[i].names[j][0] == '*' &&
+			    tls_name_matches(b->certs[i].names[j], host))
+				return &b->certs[i];
+	return NULL;
+}
+
+static void peer_of(int fd, char *ip, size_t ipsz, unsigned *local_port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	snprintf(ip, ipsz, "-");
+	*local_port = 0;
+	if (fd < 0)
+		return;
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+				  ip, (socklen_t)ipsz);
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6,
+				  &((struct sockaddr_in6 *)&ss)->sin6_addr, ip,
+				  (socklen_t)ipsz);
+	}
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			*local_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			*local_port =
+				ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+}
+
+int tls_cert_callback(gnutls_session_t session,
+		      const gnutls_datum_t *req_ca_dn, int nreqs,
+		      const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+		      gnutls_pcert_st **pcert, unsigned int *pcert_length,
+		      gnutls_privkey_t *pkey)
+{
+	char name[256], ip[INET6_ADDRSTRLEN];
+	size_t len = sizeof(name);
+	unsigned type = 0, port;
+	const struct tls_cert *c = NULL;
+	struct tls_store *s, *found = NULL;
+	int fd = gnutls_transport_get_int(session);
+
+	(void)req_ca_dn;
+	(void)nreqs;
+	(void)pk_algos;
+	(void)pk_algos_length;
+	peer_of(fd, ip, sizeof(ip), &port);
+	if (gnutls_server_name_get(session, name, &len, &type, 0) < 0 ||
+	    type != GNUTLS_NAME_DNS || len == 0 || len >= sizeof(name)) {
+		log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
+			  "", "error", "missing SNI", NULL);
+		return -1;
+	}
+	name[len] = '\0';
+	pthread_mutex_lock(&registry_mu);
+	for (s = registry; s != NULL; s = s->next) {
+		if (s->port == port || (found == NULL && s->next == NULL &&
+					s == registry))
+			found = s;
+		if (s->port == port)
+			break;
+	}
+	if (found != NULL) {
+		pthread_mutex_lock(&found->mu);
+		if (found->cur != NULL)
+			c = bundle_find(found->cur, name);
+		pthread_mutex_unlock(&found->mu);
+	}
+	pthread_mutex_unlock(&registry_mu);
+	if (c == NULL) {
+		log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
+			  name, "error", "no certificate for name", NULL);
+		return -1;
+	}
+	*pcert = (gnutls_pcert_st *)(uintptr_t)c->pcerts;
+	*pcert_length = c->n_pcerts;
+	*pkey = c->key;
+	return 0;
+}

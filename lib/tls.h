@@ -1,1 +1,53 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * tls: GnuTLS priorities (SPEC F5), certificate loading, and the SNI
+ * certificate store consulted by libmicrohttpd's certificate callback.
+ */
+#ifndef AP_TLS_H
+#define AP_TLS_H
+
+#include <stddef.h>
+
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+
+#include "config.h"
+
+/* TLS 1.2/1.3, ECDHE + AEAD only, groups X25519/P-256/P-384. */
+extern const char tls_priorities[];
+
+struct tls_bundle; /* immutable set of certificates with their SAN names */
+struct tls_store;  /* the current bundle for one listener, swappable */
+
+/* Load every cert/key pair of a manual-mode config. Returns 0 and a new
+ * bundle, or -1 with a message in err. */
+int tls_bundle_load(const struct config *cfg, struct tls_bundle **out,
+		    char *err, size_t errsz);
+/* Build a one-certificate bundle from PEM data in memory (ACME). */
+int tls_bundle_from_pem(const char *cert_pem, size_t cert_len,
+			const char *key_pem, size_t key_len,
+			struct tls_bundle **out, char *err, size_t errsz);
+void tls_bundle_free(struct tls_bundle *b);
+/* Number of names covered; for logs. */
+size_t tls_bundle_names(const struct tls_bundle *b);
+
+/* A store serves the listener bound to local_port. bundle may be NULL
+ * (handshakes refused until one is set). */
+struct tls_store *tls_store_new(void);
+void tls_store_register(struct tls_store *s, unsigned local_port);
+/* Swap in a new bundle (ownership passes to the store). The old bundle is
+ * kept until tls_store_free because handshakes in progress may use it. */
+void tls_store_set(struct tls_store *s, struct tls_bundle *b);
+void tls_store_free(struct tls_store *s);
+
+/* The gnutls_certificate_retrieve_function2 given to libmicrohttpd. */
+int tls_cert_callback(gnutls_session_t session,
+		      const gnutls_datum_t *req_ca_dn, int nreqs,
+		      const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+		      gnutls_pcert_st **pcert, unsigned int *pcert_length,
+		      gnutls_privkey_t *pkey);
+
+/* Does a certificate name (possibly "*.example.com") cover host? */
+int tls_name_matches(const char *pattern, const char *host);
+
+#endif

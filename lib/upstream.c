@@ -1,1 +1,498 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * upstream: curl side of the request protocol (ARCHITECTURE.md §1–§2).
+ * Threads: each struct upstream is driven by its own thread; MHD threads
+ * only call upstream_post() (queue lock, a leaf lock) and
+ * upstream_pool_abort_all()/active() (atomics). Easy handles, the multi
+ * handle and the [up] fields of an xfer are touched by this thread alone.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "upstream.h"
+
+#define EASY_POOL_MAX 64
+
+struct upstream {
+	pthread_t thread;
+	CURLM *multi;
+	pthread_mutex_t qmu;
+	struct xfer *qhead, *qtail;
+	atomic_int stop;
+	atomic_int abort_all;
+	atomic_uint active;
+	struct xfer *active_list; /* this thread's transfers in the multi */
+	CURL *easy_pool[EASY_POOL_MAX];
+	unsigned n_easy;
+};
+
+struct upstream_pool {
+	unsigned n;
+	atomic_uint rr;
+	struct upstream *ups;
+};
+
+void upstream_post(struct upstream *u, struct xfer *x, unsigned cmd)
+{
+	int wake = 0;
+
+	pthread_mutex_lock(&u->qmu);
+	x->cmd_bits |= cmd;
+	if (!x->cmd_queued) {
+		x->cmd_queued = 1;
+		xfer_ref(x);
+		x->cmd_next = NULL;
+		if (u->qtail != NULL)
+			u->qtail->cmd_next = x;
+		else
+			u->qhead = x;
+		u->qtail = x;
+		wake = u->qhead == x;
+	}
+	pthread_mutex_unlock(&u->qmu);
+	if (wake)
+		curl_multi_wakeup(u->multi);
+}
+
+/* ---- curl callbacks (upstream thread, inside curl_multi_perform) ---- */
+
+static void resume_conn(struct xfer *x, int need)
+{
+	if (need)
+		MHD_resume_connection(x->conn);
+}
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+	struct xfer *x = ud;
+	size_t n;
+	int resume = 0;
+
+	pthread_mutex_lock(&x->mu);
+	n = ring_read(&x->up_ring, buf, size * nitems);
+	if (n == 0 && !x->upload_done) {
+		x->send_paused = 1;
+		pthread_mutex_unlock(&x->mu);
+		return CURL_READFUNC_PAUSE;
+	}
+	if (n > 0)
+		resume = xfer_want_resume(x);
+	pthread_mutex_unlock(&x->mu);
+	resume_conn(x, resume);
+	return n;
+}
+
+static int append_header(struct xfer *x, const char *name, size_t nlen,
+			 const char *val, size_t vlen)
+{
+	size_t need = nlen + vlen + 2;
+
+	if (x->resp_hdrs_len + need > XFER_RESP_HEADERS_MAX)
+		return -1;
+	if (x->resp_hdrs_len + need > x->resp_hdrs_cap) {
+		size_t cap = x->resp_hdrs_cap ? x->resp_hdrs_cap * 2 : 1024;
+		char *p;
+
+		while (cap < x->resp_hdrs_len + need)
+			cap *= 2;
+		p = realloc(x->resp_hdrs, cap);
+		if (p == NULL)
+			return -1;
+		x->resp_hdrs = p;
+		x->resp_hdrs_cap = cap;
+	}
+	memcpy(x->resp_hdrs + x->resp_hdrs_len, name, nlen);
+	x->resp_hdrs[x->resp_hdrs_len + nlen] = '\0';
+	memcpy(x->resp_hdrs + x->resp_hdrs_len + nlen + 1, val, vlen);
+	x->resp_hdrs[x->resp_hdrs_len + need - 1] = '\0';
+	x->resp_hdrs_len += need;
+	return 0;
+}
+
+static int parse_size(const char *v, size_t len, int64_t *out)
+{
+	int64_t n = 0;
+	size_t i;
+
+	if (len == 0 || len > 18)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		n = n * 10 + (v[i] - '0');
+	}
+	*out = n;
+	return 0;
+}
+
+static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * nitems;
+	const char *colon, *v, *end;
+	int resume = 0;
+
+	pthread_mutex_lock(&x->mu);
+	if (x->head_ready) { /* trailers of a chunked body: not forwarded */
+		pthread_mutex_unlock(&x->mu);
+		return len;
+	}
+	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+		/* a new status line (after 1xx): start over */
+		x->resp_hdrs_len = 0;
+		x->resp_size = -1;
+		x->resp_bad = 0;
+		pthread_mutex_unlock(&x->mu);
+		return len;
+	}
+	if ((len == 2 && line[0] == '\r' && line[1] == '\n') ||
+	    (len == 1 && line[0] == '\n')) {
+		long code = 0;
+
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+		if (code >= 100 && code < 200) {
+			pthread_mutex_unlock(&x->mu);
+			return len;
+		}
+		x->status = code;
+		x->head_ready = 1;
+		resume = xfer_want_resume(x);
+		pthread_mutex_unlock(&x->mu);
+		resume_conn(x, resume);
+		return len;
+	}
+	end = line + len;
+	while (end > line && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	colon = memchr(line, ':', (size_t)(end - line));
+	if (colon == NULL || colon == line || line[0] == ' ' ||
+	    line[0] == '\t') {
+		x->resp_bad = 1; /* obs-fold or garbage: 502 */
+		pthread_mutex_unlock(&x->mu);
+		return len;
+	}
+	v = colon + 1;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if ((size_t)(colon - line) == 14 &&
+	    strncasecmp(line, "content-length", 14) == 0) {
+		int64_t n = -1;
+
+		if (parse_size(v, (size_t)(end - v), &n) != 0 ||
+		    (x->resp_size >= 0 && x->resp_size != n))
+			x->resp_bad = 1;
+		x->resp_size = n;
+	}
+	if (append_header(x, line, (size_t)(colon - line), v,
+			  (size_t)(end - v)) != 0)
+		x->resp_bad = 1;
+	pthread_mutex_unlock(&x->mu);
+	return len;
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * nmemb;
+	int resume;
+
+	pthread_mutex_lock(&x->mu);
+	if (ring_space(&x->down_ring) < len) {
+		/* all or nothing: curl hands the same chunk again later */
+		x->recv_paused = 1;
+		pthread_mutex_unlock(&x->mu);
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	ring_write(&x->down_ring, ptr, len);
+	resume = xfer_want_resume(x);
+	pthread_mutex_unlock(&x->mu);
+	resume_conn(x, resume);
+	return len;
+}
+
+/* ---- request setup ---- */
+
+static CURL *easy_get(struct upstream *u)
+{
+	if (u->n_easy > 0)
+		return u->easy_pool[--u->n_easy];
+	return curl_easy_init();
+}
+
+static void easy_put(struct upstream *u, CURL *e)
+{
+	if (e == NULL)
+		return;
+	if (u->n_easy < EASY_POOL_MAX) {
+		curl_easy_reset(e);
+		u->easy_pool[u->n_easy++] = e;
+	} else {
+		curl_easy_cleanup(e);
+	}
+}
+
+static int setup_easy(struct upstream *u, struct xfer *x)
+{
+	const struct config_site *s = x->site;
+	const char *m = xfer_method(x);
+	CURL *e = easy_get(u);
+
+	if (e == NULL)
+		return -1;
+	x->easy = e;
+	curl_easy_setopt(e, CURLOPT_URL, s->upstream_url);
+	curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, x->target);
+	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)s->connect_timeout_secs);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)s->read_timeout_secs);
+	/* Pooled connections older than this are not reused: a stale one
+	 * cannot be retried for a streamed upload (CURLE_SEND_FAIL_REWIND). */
+	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 4L);
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 64L * 1024);
+	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 64L * 1024);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	if (s->upstream_https) {
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+		if (s->upstream_ca_file != NULL)
+			curl_easy_setopt(e, CURLOPT_CAINFO, s->upstream_ca_file);
+	}
+	if (x->has_body) {
+		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
+		curl_easy_setopt(e, CURLOPT_READDATA, x);
+		curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+				 (curl_off_t)x->body_size);
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+	} else if (strcmp(m, "GET") == 0) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	} else if (strcmp(m, "HEAD") == 0) {
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	} else {
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+	}
+	return 0;
+}
+
+/* Transfer over (success, error, or abort): publish, resume, release. */
+static void finish(struct upstream *u, struct xfer *x, CURLcode res)
+{
+	int resume;
+	curl_off_t ct = 0;
+
+	if (x->easy != NULL)
+		curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &ct);
+	if (x->in_multi) {
+		curl_multi_remove_handle(u->multi, x->easy);
+		x->in_multi = 0;
+		if (x->act_prev != NULL)
+			x->act_prev->act_next = x->act_next;
+		else
+			u->active_list = x->act_next;
+		if (x->act_next != NULL)
+			x->act_next->act_prev = x->act_prev;
+		x->act_prev = x->act_next = NULL;
+		atomic_fetch_sub(&u->active, 1);
+	}
+	easy_put(u, x->easy);
+	x->easy = NULL;
+	pthread_mutex_lock(&x->mu);
+	if (!x->done) {
+		x->done = 1;
+		x->result = res;
+		x->connect_time_us = (long)ct;
+		if (!x->head_ready)
+			x->head_ready = 1; /* error head: proxy.c sees status 0 */
+	}
+	resume = xfer_want_resume(x);
+	pthread_mutex_unlock(&x->mu);
+	resume_conn(x, resume);
+	xfer_put(x); /* the upstream thread's reference from START */
+}
+
+static void run_commands(struct upstream *u)
+{
+	struct xfer *list, *x, *next;
+
+	pthread_mutex_lock(&u->qmu);
+	list = u->qhead;
+	u->qhead = u->qtail = NULL;
+	for (x = list; x != NULL; x = x->cmd_next) {
+		x->pending = x->cmd_bits;
+		x->cmd_bits = 0;
+		x->cmd_queued = 0;
+		x->proc_next = x->cmd_next;
+	}
+	pthread_mutex_unlock(&u->qmu);
+
+	for (x = list; x != NULL; x = next) {
+		unsigned cmd = x->pending;
+
+		next = x->proc_next;
+		if (cmd & XFER_CMD_START) {
+			/* START carries the upstream thread's reference. */
+			if ((cmd & XFER_CMD_ABORT) ||
+			    atomic_load(&u->abort_all) ||
+			    setup_easy(u, x) != 0) {
+				finish(u, x, CURLE_ABORTED_BY_CALLBACK);
+				cmd = 0;
+			} else if (curl_multi_add_handle(u->multi, x->easy) !=
+				   CURLM_OK) {
+				finish(u, x, CURLE_FAILED_INIT);
+				cmd = 0;
+			} else {
+				x->in_multi = 1;
+				x->act_prev = NULL;
+				x->act_next = u->active_list;
+				if (u->active_list != NULL)
+					u->active_list->act_prev = x;
+				u->active_list = x;
+				atomic_fetch_add(&u->active, 1);
+			}
+		}
+		if ((cmd & XFER_CMD_ABORT) && x->in_multi)
+			finish(u, x, CURLE_ABORTED_BY_CALLBACK);
+		else if ((cmd & XFER_CMD_UNPAUSE) && x->in_multi)
+			curl_easy_pause(x->easy, CURLPAUSE_CONT);
+		xfer_put(x); /* the queue's reference */
+	}
+}
+
+static void abort_everything(struct upstream *u)
+{
+	while (u->active_list != NULL)
+		finish(u, u->active_list, CURLE_ABORTED_BY_CALLBACK);
+}
+
+static void *upstream_main(void *arg)
+{
+	struct upstream *u = arg;
+
+	while (!atomic_load(&u->stop)) {
+		int running = 0, left;
+		CURLMsg *msg;
+
+		run_commands(u);
+		if (atomic_load(&u->abort_all))
+			abort_everything(u);
+		curl_multi_perform(u->multi, &running);
+		while ((msg = curl_multi_info_read(u->multi, &left)) != NULL) {
+			struct xfer *x = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+					  (char **)&x);
+			if (x != NULL)
+				finish(u, x, msg->data.result);
+		}
+		curl_multi_poll(u->multi, NULL, 0, 1000, NULL);
+	}
+	run_commands(u);
+	abort_everything(u);
+	return NULL;
+}
+
+int upstream_pool_start(unsigned n, struct upstream_pool **out)
+{
+	struct upstream_pool *p;
+	unsigned i;
+
+	*out = NULL;
+	if (n == 0)
+		n = 1;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return -1;
+	p->ups = calloc(n, sizeof(*p->ups));
+	if (p->ups == NULL) {
+		free(p);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		struct upstream *u = &p->ups[i];
+
+		pthread_mutex_init(&u->qmu, NULL);
+		u->multi = curl_multi_init();
+		if (u->multi == NULL)
+			goto fail;
+		curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 256L);
+		if (pthread_create(&u->thread, NULL, upstream_main, u) != 0) {
+			curl_multi_cleanup(u->multi);
+			u->multi = NULL;
+			goto fail;
+		}
+		p->n = i + 1;
+	}
+	*out = p;
+	return 0;
+fail:
+	upstream_pool_stop(p);
+	return -1;
+}
+
+struct upstream *upstream_pick(struct upstream_pool *p)
+{
+	unsigned i = atomic_fetch_add(&p->rr, 1);
+
+	return &p->ups[i % p->n];
+}
+
+void upstream_pool_abort_all(struct upstream_pool *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->n; i++) {
+		atomic_store(&p->ups[i].abort_all, 1);
+		curl_multi_wakeup(p->ups[i].multi);
+	}
+}
+
+unsigned upstream_pool_active(struct upstream_pool *p)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < p->n; i++)
+		n += atomic_load(&p->ups[i].active);
+	return n;
+}
+
+void upstream_pool_stop(struct upstream_pool *p)
+{
+	unsigned i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->n; i++) {
+		atomic_store(&p->ups[i].stop, 1);
+		curl_multi_wakeup(p->ups[i].multi);
+	}
+	for (i = 0; i < p->n; i++) {
+		struct upstream *u = &p->ups[i];
+
+		pthread_join(u->thread, NULL);
+		while (u->n_easy > 0)
+			curl_easy_cleanup(u->easy_pool[--u->n_easy]);
+		curl_multi_cleanup(u->multi);
+		pthread_mutex_destroy(&u->qmu);
+	}
+	free(p->ups);
+	free(p);
+}
