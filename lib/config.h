@@ -28,6 +28,7 @@ struct config_site {
 	unsigned upstream_port;
 	int upstream_https;  /* upstream_scheme = https */
 	char *upstream_url;  /* "http://host:port" / "https://[v6]:port" */
+	char *upstream_ca_file; /* upstream_ca_file: CA bundle to verify an https upstream; NULL = system store */
 	unsigned connect_timeout_secs; /* default 5 */
 	unsigned read_timeout_secs;    /* default 60 */
 	unsigned line;                 /* line of the [site …] header */
@@ -37,7 +38,9 @@ struct config_cert {
 	char *name;      /* "" for the [tls] pair, else the section name */
 	char *cert_path;
 	char *key_path;
-	unsigned line;
+	unsigned line;      /* line of the section header */
+	unsigned cert_line; /* line of cert_path, for messages */
+	unsigned key_line;  /* line of key_path, for messages */
 };
 
 struct config {
