@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <gnutls/x509.h>
 
@@ -371,6 +372,21 @@ static void peer_of(int fd, char *ip, size_t ipsz, unsigned *local_port)
 	}
 }
 
+/* GnuTLS asks several times per handshake when we have no certificate:
+ * log a refusal once per session (per worker thread, which owns it). */
+static int first_refusal(gnutls_session_t session)
+{
+	static __thread gnutls_session_t last;
+	static __thread time_t last_t;
+	time_t now = time(NULL);
+
+	if (last == session && now - last_t < 2)
+		return 0;
+	last = session;
+	last_t = now;
+	return 1;
+}
+
 int tls_cert_callback(gnutls_session_t session,
 		      const gnutls_datum_t *req_ca_dn, int nreqs,
 		      const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
@@ -391,7 +407,8 @@ int tls_cert_callback(gnutls_session_t session,
 	peer_of(fd, ip, sizeof(ip), &port);
 	if (gnutls_server_name_get(session, name, &len, &type, 0) < 0 ||
 	    type != GNUTLS_NAME_DNS || len == 0 || len >= sizeof(name)) {
-		log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
+		if (first_refusal(session))
+			log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
 			  "", "error", "missing SNI", NULL);
 		return -1;
 	}
@@ -412,7 +429,8 @@ int tls_cert_callback(gnutls_session_t session,
 	}
 	pthread_mutex_unlock(&registry_mu);
 	if (c == NULL) {
-		log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
+		if (first_refusal(session))
+			log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
 			  name, "error", "no certificate for name", NULL);
 		return -1;
 	}

@@ -1,0 +1,163 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
+# tests/lib.sh: shared helpers for the integration tests. Each test is a
+# bash script that sources this file, starts the real reverse-proxy binary
+# against real upstreams on loopback, and drives it with real clients.
+# Exit codes follow automake: 0 pass, 1 fail, 77 skip (CI counts a skip
+# as a failure), 99 hard error.
+set -eu
+
+: "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_srcdir:=$top_builddir}"
+PROXY="$top_builddir/bin/reverse-proxy"
+UPSTREAM_BIN="$top_builddir/tests/upstream_server"
+T=$(mktemp -d "${TMPDIR:-/tmp}/rp-test.XXXXXX")
+PIDS=""
+FAILS=0
+# Test CAs are passed explicitly; never let the environment override them.
+unset CURL_CA_BUNDLE SSL_CERT_FILE GIT_SSL_CAINFO SSL_CERT_DIR || true
+
+cleanup() {
+	local p
+	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+	if [ "$FAILS" -ne 0 ] || [ "${KEEP_TMP:-0}" = 1 ]; then
+		echo "test files kept in $T"
+		[ -f "$T/proxy.log" ] && { echo "--- proxy log (tail) ---"; tail -n 40 "$T/proxy.log"; }
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+
+log() { printf '# %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*"; FAILS=$((FAILS + 1)); }
+ok() { printf 'ok: %s\n' "$*"; }
+# check DESC COMMAND...: run COMMAND, record pass/fail.
+check() { local d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+# expect_eq DESC GOT WANT
+expect_eq() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: got '$2', want '$3'"; fi; }
+finish() { if [ "$FAILS" -ne 0 ]; then echo "$FAILS check(s) failed"; exit 1; fi; exit 0; }
+require_cmd() { local c; for c in "$@"; do command -v "$c" >/dev/null 2>&1 || { echo "SKIP: $c not installed"; exit 77; }; done; }
+
+# gen_cert NAME DNS... : self-signed ECDSA P-256 cert for the names (plus
+# IP 127.0.0.1) into $T/NAME.pem and $T/NAME.key.
+gen_cert() {
+	local name=$1; shift
+	local tmpl="$T/$name.tmpl" d
+	{
+		echo "cn = \"$1\""
+		for d in "$@"; do echo "dns_name = \"$d\""; done
+		echo "ip_address = \"127.0.0.1\""
+		echo "expiration_days = 7"
+		echo "tls_www_server"
+		echo "signing_key"
+	} >"$tmpl"
+	certtool --generate-privkey --key-type ecdsa --curve secp256r1 \
+		--outfile "$T/$name.key" >/dev/null 2>&1
+	certtool --generate-self-signed --load-privkey "$T/$name.key" \
+		--template "$tmpl" --outfile "$T/$name.pem" >/dev/null 2>&1
+}
+
+# start_upstream [ARGS]: sets UP_PORT, UP_PID, UP_LOG (request log).
+start_upstream() {
+	local n=${UP_N:-0}
+	UP_N=$((n + 1))
+	UP_LOG="$T/upstream$n.log"
+	: >"$UP_LOG"
+	"$UPSTREAM_BIN" --listen 127.0.0.1 --port 0 --log "$UP_LOG" "$@" >"$T/upstream$n.out" 2>"$T/upstream$n.err" &
+	UP_PID=$!
+	PIDS="$PIDS $UP_PID"
+	local i
+	for i in $(seq 1 100); do
+		UP_PORT=$(awk '/^PORT /{print $2}' "$T/upstream$n.out" 2>/dev/null)
+		[ -n "$UP_PORT" ] && return 0
+		sleep 0.05
+	done
+	echo "upstream did not start"; exit 99
+}
+
+# start_proxy CONFIG: starts bin/reverse-proxy, waits for LISTENING, sets
+# PX_PORT, PX_PID, PX_LOG.
+start_proxy() {
+	PX_LOG="$T/proxy.log"
+	: >"$PX_LOG"
+	"$PROXY" --config "$1" >>"$PX_LOG" 2>&1 &
+	PX_PID=$!
+	PIDS="$PIDS $PX_PID"
+	local i
+	for i in $(seq 1 200); do
+		PX_PORT=$(sed -n 's/.* LISTENING proto=https addr=.*:\([0-9]*\)$/\1/p' "$PX_LOG" | head -n1)
+		[ -n "$PX_PORT" ] && return 0
+		kill -0 "$PX_PID" 2>/dev/null || { echo "proxy exited:"; cat "$PX_LOG"; exit 99; }
+		sleep 0.05
+	done
+	echo "proxy did not start"; cat "$PX_LOG"; exit 99
+}
+
+# stop_proxy: SIGTERM and wait; sets PX_STATUS.
+stop_proxy() {
+	kill -TERM "$PX_PID" 2>/dev/null || true
+	PX_STATUS=0
+	wait "$PX_PID" || PX_STATUS=$?
+}
+
+# base_config FILE [EXTRA_SERVER_LINES]: [server]+[tls] manual with the
+# certs in $CERTS ("name ..." pairs of $T/NAME.pem/key); sites appended
+# by the caller.
+base_config() {
+	local f=$1 first=1 c
+	{
+		echo "[server]"
+		echo "bind_addr = 127.0.0.1"
+		echo "https_port = 0"
+		echo "http_port = 0"
+		echo "workers = 2"
+		[ -n "${2:-}" ] && printf '%s\n' "$2"
+		echo
+		echo "[tls]"
+		echo "mode = manual"
+		for c in $CERTS; do
+			if [ $first = 1 ]; then
+				echo "cert_path = $T/$c.pem"
+				echo "key_path = $T/$c.key"
+				echo
+				first=0
+			else
+				echo "[certificate $c]"
+				echo "cert_path = $T/$c.pem"
+				echo "key_path = $T/$c.key"
+				echo
+			fi
+		done
+		echo "[logging]"
+		echo "level = ${LOG_LEVEL:-info}"
+		echo
+	} >"$f"
+}
+
+# pcurl CERTNAME HOST PATH [CURL ARGS]: HTTPS through the proxy to HOST.
+pcurl() {
+	local c=$1 h=$2 p=$3; shift 3
+	curl -sS --max-time "${CURL_MAX_TIME:-60}" --cacert "$T/$c.pem" \
+		--resolve "$h:$PX_PORT:127.0.0.1" "$@" "https://$h:$PX_PORT$p"
+}
+
+# status_of CERTNAME HOST PATH [ARGS]: prints only the HTTP status.
+status_of() {
+	pcurl "$@" -o /dev/null -w '%{http_code}' 2>/dev/null || true
+}
+
+# cpu_ticks PID: utime+stime in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# rss_kb PID: resident set size in KiB.
+rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+# hwm_kb PID: peak resident set size in KiB.
+hwm_kb() { awk '/^VmHWM:/{print $2}' "/proc/$1/status"; }
+now_ms() { date +%s%3N; }
+
+# raw_tls CERTNAME HOST: send stdin as raw bytes over TLS (gnutls-cli),
+# print the response.
+raw_tls() {
+	timeout "${RAW_TIMEOUT:-5}" gnutls-cli --logfile=/dev/null --x509cafile "$T/$1.pem" \
+		--sni-hostname "$2" -p "$PX_PORT" 127.0.0.1 2>/dev/null || true
+}
