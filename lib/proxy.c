@@ -46,13 +46,30 @@ const char *xfer_method(const struct xfer *x)
 	return x->method_long != NULL ? x->method_long : x->method;
 }
 
+long xfer_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L + 1;
+}
+
 int xfer_want_resume(struct xfer *x)
 {
 	if (x->suspended && !x->mhd_gone) {
 		x->suspended = 0;
+		atomic_store_explicit(&x->susp_since, 0, memory_order_relaxed);
 		return 1;
 	}
 	return 0;
+}
+
+void xfer_suspend(struct xfer *x)
+{
+	x->suspended = 1;
+	atomic_store_explicit(&x->susp_since, xfer_now_ms(),
+			      memory_order_relaxed);
+	MHD_suspend_connection(x->conn);
 }
 
 static void format_ip(const struct sockaddr *sa, char *out, size_t outsz)
@@ -252,6 +269,7 @@ static enum MHD_Result first_call(struct xfer *x, const char *method)
 	const char *hv;
 	size_t hlen, mlen = strlen(method);
 	const struct config *cfg;
+	const union MHD_ConnectionInfo *ci;
 	int r = 0;
 
 	if (mlen < sizeof(x->method)) {
@@ -317,6 +335,8 @@ static enum MHD_Result first_call(struct xfer *x, const char *method)
 	    (x->has_body && ring_init(&x->up_ring, XFER_RING_SIZE) != 0))
 		return MHD_NO;
 
+	ci = MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	x->client_fd = ci != NULL ? ci->connect_fd : -1;
 	x->up = server_pick_upstream(srv);
 	x->started = 1;
 	x->phase = 1;
@@ -364,8 +384,7 @@ static enum MHD_Result on_upload(struct xfer *x, const char *data,
 			unpause = 1;
 		}
 		if (n < len) {
-			x->suspended = 1;
-			MHD_suspend_connection(x->conn);
+			xfer_suspend(x);
 		}
 	}
 	pthread_mutex_unlock(&x->mu);
@@ -404,8 +423,7 @@ static ssize_t content_reader(void *cls, uint64_t pos, char *buf, size_t max)
 		return ret;
 	}
 	/* Nothing to send yet: returning 0 without suspending would spin. */
-	x->suspended = 1;
-	MHD_suspend_connection(x->conn);
+	xfer_suspend(x);
 	pthread_mutex_unlock(&x->mu);
 	return 0;
 }
@@ -505,8 +523,7 @@ static enum MHD_Result final_call(struct xfer *x)
 	}
 	ready = x->head_ready;
 	if (!ready && !x->too_large) {
-		x->suspended = 1;
-		MHD_suspend_connection(x->conn);
+		xfer_suspend(x);
 	}
 	pthread_mutex_unlock(&x->mu);
 	if (unpause)

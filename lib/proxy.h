@@ -54,6 +54,7 @@ struct xfer {
 	char method[24];
 	char *method_long; /* methods longer than method[] */
 	char client_ip[INET6_ADDRSTRLEN];
+	int client_fd; /* watched for hang-up while suspended */
 	char host[256]; /* normalized host, for logs */
 	struct curl_slist *req_headers;
 	int has_body;
@@ -76,6 +77,9 @@ struct xfer {
 	unsigned head_ready : 1;
 	unsigned done : 1;
 	unsigned mhd_gone : 1;
+	/* monotonic ms when suspended, 0 when not; also read without mu by
+	 * the upstream thread to pick stalled clients to watch */
+	atomic_long susp_since;
 	CURLcode result;
 	long connect_time_us; /* to tell connect from read timeouts */
 	long status;          /* upstream status, 0 if none */
@@ -89,6 +93,7 @@ struct xfer {
 	unsigned pending; /* commands being processed */
 	struct xfer *proc_next;
 	int in_multi;
+	int peer_data; /* client sent bytes while suspended: stop watching */
 	struct xfer *act_prev, *act_next; /* the thread's active list */
 
 	/* command queue, under the upstream's queue lock */
@@ -104,6 +109,9 @@ const char *xfer_method(const struct xfer *x);
  * returns 1 when the caller must call MHD_resume_connection after
  * unlocking. */
 int xfer_want_resume(struct xfer *x);
+/* Suspend the MHD connection; call with mu held, from an MHD callback. */
+void xfer_suspend(struct xfer *x);
+long xfer_now_ms(void);
 
 /* libmicrohttpd callbacks, registered by server.c (cls = server). */
 void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "upstream.h"
@@ -381,9 +382,67 @@ static void abort_everything(struct upstream *u)
 		finish(u, u->active_list, CURLE_ABORTED_BY_CALLBACK);
 }
 
+/* A suspended MHD connection does not notice its client leaving. Watch
+ * the sockets of clients suspended for a while and abort their transfers
+ * on EOF or error. Bytes from the client (a pipelined request, a TLS
+ * alert) end the watch for that request, so a readable socket never
+ * makes this loop spin. */
+#define WATCH_MAX 64
+#define WATCH_AFTER_MS 500
+
+struct watch {
+	struct curl_waitfd fds[WATCH_MAX];
+	struct xfer *xs[WATCH_MAX];
+	unsigned n;
+};
+
+static void watch_collect(struct upstream *u, struct watch *w)
+{
+	long now = xfer_now_ms();
+	struct xfer *x;
+
+	w->n = 0;
+	for (x = u->active_list; x != NULL && w->n < WATCH_MAX;
+	     x = x->act_next) {
+		long since = atomic_load_explicit(&x->susp_since,
+						  memory_order_relaxed);
+
+		if (since == 0 || now - since < WATCH_AFTER_MS ||
+		    x->peer_data || x->client_fd < 0)
+			continue;
+		w->fds[w->n].fd = x->client_fd;
+		w->fds[w->n].events = CURL_WAIT_POLLIN;
+		w->fds[w->n].revents = 0;
+		w->xs[w->n++] = x;
+	}
+}
+
+static void watch_check(struct upstream *u, struct watch *w)
+{
+	unsigned i;
+
+	for (i = 0; i < w->n; i++) {
+		struct xfer *x = w->xs[i];
+		char c;
+		ssize_t r;
+
+		if (w->fds[i].revents == 0)
+			continue;
+		r = recv(w->fds[i].fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (r > 0) {
+			x->peer_data = 1;
+		} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+			log_event(LOG_LEVEL_DEBUG, "CLIENT_GONE", "client_ip",
+				  x->client_ip, "host", x->host, NULL);
+			finish(u, x, CURLE_ABORTED_BY_CALLBACK);
+		}
+	}
+}
+
 static void *upstream_main(void *arg)
 {
 	struct upstream *u = arg;
+	struct watch w;
 
 	while (!atomic_load(&u->stop)) {
 		int running = 0, left;
@@ -403,7 +462,9 @@ static void *upstream_main(void *arg)
 			if (x != NULL)
 				finish(u, x, msg->data.result);
 		}
-		curl_multi_poll(u->multi, NULL, 0, 1000, NULL);
+		watch_collect(u, &w);
+		curl_multi_poll(u->multi, w.fds, w.n, w.n ? 250 : 1000, NULL);
+		watch_check(u, &w);
 	}
 	run_commands(u);
 	abort_everything(u);
