@@ -469,6 +469,10 @@ static void test_odd_input(void)
 	CHECK(strstr(diags, "missing required key bind_addr") != NULL);
 	CHECK(load("[server]\nbind_addr = 127.0.0.1\x01\n", &cfg) == -1);
 	CHECK(strchr(diags, '\x01') == NULL); /* control bytes are escaped */
+	CHECK(load("[server] ; a comment\nbind_addr = 127.0.0.1\n" ACME SITE,
+		   &cfg) == 0);
+	config_free(cfg);
+	cfg = NULL;
 	CHECK(config_load_string(NULL, "x", 0, NULL, NULL, &cfg) == -1);
 	CHECK(config_load_file("/nonexistent/x.ini", 0, collect, NULL, &cfg) ==
 	      -1);
@@ -688,6 +692,16 @@ static void test_manual(void)
 		CHECK(cfg != NULL && strcmp(cfg->path, ini) == 0);
 		config_free(cfg);
 		cfg = NULL;
+		/* A NUL byte in a file is an error on its line. */
+		f = fopen(ini, "w");
+		CHECK(f != NULL);
+		if (f != NULL) {
+			fwrite("[server]\nbind_addr = 1.2.3.4\0x\n", 1, 32, f);
+			fclose(f);
+		}
+		diags[0] = '\0';
+		CHECK(config_load_file(ini, 0, collect, NULL, &cfg) == -1);
+		CHECK(strstr(diags, "/c.ini:2: NUL byte") != NULL);
 		unlink(ini);
 	}
 
