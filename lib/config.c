@@ -124,6 +124,7 @@ static const struct key_def site_keys[] = {
 	   3600),
 	KU(struct config_site, "read_timeout_secs", read_timeout_secs, 1,
 	   86400),
+	KS(struct config_site, "upstream_ca_file", upstream_ca_file),
 	{ NULL, K_SPECIAL, 0, 0, 0 }
 };
 
@@ -1337,6 +1338,7 @@ void config_free(struct config *cfg)
 		free(cfg->sites[i].upstream);
 		free(cfg->sites[i].upstream_host);
 		free(cfg->sites[i].upstream_url);
+		free(cfg->sites[i].upstream_ca_file);
 	}
 	free(cfg->sites);
 	free(cfg);
