@@ -588,6 +588,10 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		if (ci != NULL)
 			x->resp_status = (int)ci->http_status;
 	}
+	/* nginx's convention: the client closed the request before any
+	 * response was sent. */
+	if (x->resp_status == 0 && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		x->resp_status = 499;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (now.tv_sec - x->t_start.tv_sec) * 1000L +
 	     (now.tv_nsec - x->t_start.tv_nsec) / 1000000L;

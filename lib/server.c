@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "ap_autoconf.h"
 #include "log.h"
 #include "proxy.h"
 #include "server.h"
@@ -172,6 +173,17 @@ int server_start(struct server *srv, char *err, size_t errsz)
 			 cfg->bind_addr);
 		return -1;
 	}
+	{
+		char w[16], n[16];
+
+		snprintf(w, sizeof(w), "%u", cfg->workers);
+		snprintf(n, sizeof(n), "%zu", cfg->n_sites);
+		log_event(LOG_LEVEL_INFO, "STARTUP", "version",
+			  PACKAGE_VERSION, "revision", SOURCE_REVISION,
+			  "workers", w, "sites", n, "tls_mode",
+			  cfg->tls_mode == CONFIG_TLS_MANUAL ? "manual" : "acme",
+			  NULL);
+	}
 	if (upstream_pool_start(cfg->workers, &srv->ups) != 0) {
 		snprintf(err, errsz, "cannot start upstream threads");
 		return -1;
@@ -229,6 +241,7 @@ void server_stop(struct server *srv)
 	srv->https = NULL;
 	upstream_pool_stop(srv->ups);
 	srv->ups = NULL;
+	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "stopped", NULL);
 }
 
 void server_free(struct server *srv)
