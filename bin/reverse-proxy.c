@@ -10,7 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alkproxy.h"
@@ -34,9 +38,53 @@ static void help(void)
 	       "                     (0 valid, 1 invalid)\n"
 	       "  -h, --help         show this help\n"
 	       "  -V, --version      show the version and source revision\n\n"
-	       "Signals: SIGTERM/SIGINT stop, SIGUSR1 reopens the log "
-	       "file.\n",
+	       "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the "
+	       "configuration,\nSIGUSR1 reopens the log file.\n",
 	       DEFAULT_CONFIG);
+}
+
+/*
+ * sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET (a path,
+ * or an abstract socket when it starts with '@'). Silently nothing when
+ * not run by systemd.
+ */
+static void notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa;
+	size_t len;
+	int fd;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	len = strlen(path);
+	if (len >= sizeof(sa.sun_path))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+		     (const struct sockaddr *)&sa,
+		     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+	close(fd);
+}
+
+static void notify_reloading(void)
+{
+	struct timespec ts;
+	char msg[128];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg),
+		 "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+		 (unsigned long long)ts.tv_sec * 1000000ULL +
+			 (unsigned long long)ts.tv_nsec / 1000ULL);
+	notify(msg);
 }
 
 static void diag_print(void *ud, int is_error, const char *msg)
@@ -92,6 +140,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* The descriptors max_connections needs are checked against the
+	 * soft limit, so raise it first, as at a real start. */
+	alkproxy_raise_nofile();
 	if (validate) {
 		rc = alkproxy_validate_file(path, diag_print, NULL);
 		if (rc == ALKPROXY_OK)
@@ -126,6 +177,14 @@ int main(int argc, char **argv)
 		alkproxy_free(p);
 		return 1;
 	}
+	{
+		char msg[96];
+
+		snprintf(msg, sizeof(msg),
+			 "READY=1\nSTATUS=serving on port %u\nMAINPID=%ld",
+			 alkproxy_https_port(p), (long)getpid());
+		notify(msg);
+	}
 	for (;;) {
 		struct signalfd_siginfo si;
 		ssize_t n = read(sfd, &si, sizeof(si));
@@ -138,11 +197,19 @@ int main(int argc, char **argv)
 		}
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			break;
-		if (si.ssi_signo == SIGUSR1)
+		if (si.ssi_signo == SIGUSR1) {
 			alkproxy_reopen_logs(p);
-		/* SIGHUP reload is not implemented yet: ignored. */
+		} else if (si.ssi_signo == SIGHUP) {
+			notify_reloading();
+			rc = alkproxy_reload_file(p, path, diag_print, NULL);
+			notify(rc == ALKPROXY_OK
+				       ? "READY=1\nSTATUS=reloaded"
+				       : "READY=1\nSTATUS=reload failed, "
+					 "running the previous configuration");
+		}
 	}
-	alkproxy_stop(p);
+	notify("STOPPING=1\nSTATUS=draining");
+	alkproxy_shutdown(p, -1);
 	alkproxy_free(p);
 	close(sfd);
 	return status;

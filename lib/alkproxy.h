@@ -83,12 +83,45 @@ ALKPROXY_EXPORT int alkproxy_start(alkproxy *p);
  * alkproxy_start(). */
 ALKPROXY_EXPORT unsigned alkproxy_https_port(const alkproxy *p);
 
+/**
+ * Reload: parse and validate a new configuration and, if it is valid,
+ * apply its dynamic part (sites, rate limit, body limit, log level, manual
+ * certificates) to new requests; requests in flight finish with the
+ * configuration they started with. If it is invalid the running
+ * configuration stays and ALKPROXY_ECONFIG is returned; every problem went
+ * to diag and a CONFIG_RELOAD status=failure event was logged. Changes to
+ * static settings (listeners, workers, limits of [server], ACME, log file)
+ * need a restart: they are reported once with a CONFIG_STATIC_CHANGED
+ * warning. Call from the thread that owns the handle.
+ */
+ALKPROXY_EXPORT int alkproxy_reload_file(alkproxy *p, const char *path,
+					 alkproxy_diag_cb diag, void *ud);
+ALKPROXY_EXPORT int alkproxy_reload_string(alkproxy *p, const char *ini,
+					   const char *name,
+					   alkproxy_diag_cb diag, void *ud);
+
+/**
+ * Graceful shutdown: stop accepting, let requests in flight finish for up
+ * to timeout_secs (negative: the configured shutdown_timeout_secs), close
+ * idle keep-alive connections, abort what is left, join every thread.
+ * Returns ALKPROXY_OK; afterwards only alkproxy_free() is useful.
+ */
+ALKPROXY_EXPORT int alkproxy_shutdown(alkproxy *p, int timeout_secs);
+
+/**
+ * Raise the soft RLIMIT_NOFILE of the process to its hard limit (what a
+ * daemon does at start; an embedding program may prefer its own policy).
+ * Creating a proxy fails with ALKPROXY_ECONFIG when max_connections needs
+ * more descriptors than the soft limit allows.
+ */
+ALKPROXY_EXPORT void alkproxy_raise_nofile(void);
+
 /** Reopen the log file (after rotation). Thread-safe. */
 ALKPROXY_EXPORT int alkproxy_reopen_logs(alkproxy *p);
 
 /**
- * Stop serving: new requests are refused, transfers in flight are
- * aborted, threads are joined. Safe to call on a handle never started.
+ * Stop at once: transfers in flight are aborted, threads are joined
+ * (alkproxy_shutdown(p, 0)). Safe to call on a handle never started.
  */
 ALKPROXY_EXPORT int alkproxy_stop(alkproxy *p);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <curl/curl.h>
 
@@ -72,17 +73,54 @@ static void diag_fwd(void *ud, int is_error, const char *file, unsigned line,
 	d->cb(d->ud, is_error, buf);
 }
 
+/* Each connection may hold a client socket and an upstream socket; the
+ * rest (listeners, log file, ACME, eventfds) fits in the reserve. */
+#define FD_RESERVE 64
+
+static int check_nofile(const struct config *cfg, struct diag_ctx *d)
+{
+	struct rlimit rl;
+	unsigned long long need = 2ULL * cfg->max_connections + FD_RESERVE;
+	char msg[512];
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    need <= (unsigned long long)rl.rlim_cur)
+		return 0;
+	snprintf(msg, sizeof(msg),
+		 "%s: max_connections = %u needs %llu file descriptors (2 per "
+		 "connection + %d reserve) but RLIMIT_NOFILE is %llu; lower "
+		 "max_connections or raise the limit (LimitNOFILE=)",
+		 cfg->path, cfg->max_connections, need, FD_RESERVE,
+		 (unsigned long long)rl.rlim_cur);
+	if (d->cb != NULL)
+		d->cb(d->ud, 1, msg);
+	return -1;
+}
+
+void alkproxy_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int alkproxy_validate_file(const char *path, alkproxy_diag_cb diag, void *ud)
 {
 	struct diag_ctx d = {diag, ud};
 	struct config *cfg = NULL;
+	int rc = ALKPROXY_OK;
 
 	if (path == NULL)
 		return ALKPROXY_EINVAL;
 	if (config_load_file(path, 1, diag_fwd, &d, &cfg) != 0)
 		return ALKPROXY_ECONFIG;
+	if (check_nofile(cfg, &d) != 0)
+		rc = ALKPROXY_ECONFIG;
 	config_free(cfg);
-	return ALKPROXY_OK;
+	return rc;
 }
 
 static int create(alkproxy **out, struct config *cfg, struct diag_ctx *d)
@@ -90,6 +128,10 @@ static int create(alkproxy **out, struct config *cfg, struct diag_ctx *d)
 	alkproxy *p;
 	char err[512];
 
+	if (check_nofile(cfg, d) != 0) {
+		config_free(cfg);
+		return ALKPROXY_ECONFIG;
+	}
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		config_free(cfg);
@@ -150,6 +192,80 @@ int alkproxy_create_string(alkproxy **out, const char *ini, const char *name,
 			       diag_fwd, &d, &cfg) != 0)
 		return ALKPROXY_ECONFIG;
 	return create(out, cfg, &d);
+}
+
+/* Keeps the first error of a failed reload for the CONFIG_RELOAD line. */
+struct reload_diag {
+	struct diag_ctx user;
+	char first[512];
+};
+
+static void reload_diag_fwd(void *ud, int is_error, const char *file,
+			    unsigned line, const char *msg)
+{
+	struct reload_diag *r = ud;
+
+	if (is_error && r->first[0] == '\0') {
+		if (line > 0)
+			snprintf(r->first, sizeof(r->first), "%s:%u: %s", file,
+				 line, msg);
+		else
+			snprintf(r->first, sizeof(r->first), "%s: %s", file,
+				 msg);
+	}
+	diag_fwd(&r->user, is_error, file, line, msg);
+}
+
+static int reload(alkproxy *p, const char *path, const char *ini,
+		  const char *name, alkproxy_diag_cb diag, void *ud)
+{
+	struct reload_diag r;
+	struct config *cfg = NULL;
+	char n[16];
+	int rc;
+
+	if (p == NULL || (path == NULL && ini == NULL))
+		return ALKPROXY_EINVAL;
+	memset(&r, 0, sizeof(r));
+	r.user.cb = diag;
+	r.user.ud = ud;
+	if (path != NULL)
+		rc = config_load_file(path, 1, reload_diag_fwd, &r, &cfg);
+	else
+		rc = config_load_string(ini, name != NULL ? name : "(string)",
+					1, reload_diag_fwd, &r, &cfg);
+	if (rc == 0) {
+		snprintf(n, sizeof(n), "%zu", cfg->n_sites);
+		if (server_reload(p->srv, cfg, r.first, sizeof(r.first)) == 0) {
+			log_event(LOG_LEVEL_INFO, "CONFIG_RELOAD", "status",
+				  "success", "sites", n, NULL);
+			return ALKPROXY_OK;
+		}
+	}
+	log_event(LOG_LEVEL_ERROR, "CONFIG_RELOAD", "status", "failure",
+		  "error", r.first[0] ? r.first : "invalid configuration", NULL);
+	return ALKPROXY_ECONFIG;
+}
+
+int alkproxy_reload_file(alkproxy *p, const char *path, alkproxy_diag_cb diag,
+			 void *ud)
+{
+	return reload(p, path, NULL, NULL, diag, ud);
+}
+
+int alkproxy_reload_string(alkproxy *p, const char *ini, const char *name,
+			   alkproxy_diag_cb diag, void *ud)
+{
+	return reload(p, NULL, ini, name, diag, ud);
+}
+
+int alkproxy_shutdown(alkproxy *p, int timeout_secs)
+{
+	if (p == NULL)
+		return ALKPROXY_EINVAL;
+	server_shutdown(p->srv, timeout_secs);
+	p->started = 0;
+	return ALKPROXY_OK;
 }
 
 int alkproxy_start(alkproxy *p)

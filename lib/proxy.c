@@ -111,6 +111,7 @@ void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	x->resp_size = -1;
 	x->body_size = -1;
 	clock_gettime(CLOCK_MONOTONIC, &x->t_start);
+	server_request_begin(x->srv, conn);
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	format_ip(ci != NULL ? ci->client_addr : NULL, x->client_ip,
 		  sizeof(x->client_ip));
@@ -147,6 +148,8 @@ static enum MHD_Result respond_plain(struct xfer *x, unsigned status)
 	if (status != 200)
 		MHD_add_response_header(r, "Content-Type",
 					"text/plain; charset=utf-8");
+	if (server_stopping(x->srv))
+		MHD_add_response_header(r, "Connection", "close");
 	ret = MHD_queue_response(x->conn, status, r);
 	MHD_destroy_response(r);
 	x->resp_status = (int)status;
@@ -292,8 +295,6 @@ static enum MHD_Result first_call(struct xfer *x, const char *method)
 	}
 	if (is_health(x))
 		return respond_plain(x, 200);
-	if (server_stopping(srv))
-		return respond_plain(x, 503);
 
 	if (!absolute_host(x->target, &hv, &hlen)) {
 		hv = scan.f.host;
@@ -502,6 +503,8 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 			MHD_add_response_header(r, p, v);
 		p = v + strlen(v) + 1;
 	}
+	if (server_stopping(x->srv))
+		MHD_add_response_header(r, "Connection", "close");
 	ret = MHD_queue_response(x->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	x->resp_status = (int)status;
@@ -613,5 +616,6 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		  : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
 		  : "aborted",
 		  NULL);
+	server_request_end(x->srv);
 	xfer_put(x);
 }

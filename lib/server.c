@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <microhttpd.h>
@@ -27,6 +28,7 @@
 
 struct server {
 	struct config *cfg; /* static part: the config the server started with */
+	struct snapshot *static_snap; /* keeps cfg alive across reloads */
 	pthread_mutex_t snap_mu;
 	struct snapshot *snap;
 	struct tls_store *tls;
@@ -34,6 +36,13 @@ struct server {
 	struct MHD_Daemon *https;
 	unsigned https_port;
 	atomic_int stopping;
+	/* requests between the URI callback and NOTIFY_COMPLETED */
+	atomic_int in_flight;
+	/* open client connections on every listener (max_connections) */
+	atomic_int open_conns;
+	int quiesced_fd; /* listen socket handed back by MHD_quiesce_daemon */
+	/* the static-change warning last given, to give it once */
+	char *static_warned;
 };
 
 static struct snapshot *snapshot_new(struct config *cfg)
@@ -95,8 +104,13 @@ int server_create(struct config *cfg, struct server **out, char *err,
 		return -1;
 	}
 	pthread_mutex_init(&srv->snap_mu, NULL);
+	srv->quiesced_fd = -1;
 	srv->cfg = cfg;
 	srv->snap = snapshot_new(cfg);
+	if (srv->snap != NULL) {
+		srv->static_snap = srv->snap;
+		atomic_fetch_add(&srv->snap->refs, 1);
+	}
 	srv->tls = tls_store_new();
 	if (srv->snap == NULL || srv->tls == NULL) {
 		if (srv->snap == NULL)
@@ -114,6 +128,55 @@ int server_create(struct config *cfg, struct server **out, char *err,
 fail:
 	server_free(srv);
 	return -1;
+}
+
+/* ---- connection accounting (every listener) ---- */
+
+enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
+				     socklen_t addrlen)
+{
+	struct server *srv = cls;
+
+	(void)addr;
+	(void)addrlen;
+	if (atomic_load(&srv->stopping))
+		return MHD_NO;
+	return atomic_load(&srv->open_conns) < (int)srv->cfg->max_connections
+		       ? MHD_YES : MHD_NO;
+}
+
+void server_notify_connection(void *cls, struct MHD_Connection *conn,
+			      void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	struct server *srv = cls;
+	const struct config *cfg = srv->cfg;
+
+	(void)socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		unsigned t = cfg->tls_handshake_timeout_secs;
+
+		atomic_fetch_add(&srv->open_conns, 1);
+		/* Until its first request a connection gets the (shorter)
+		 * handshake timeout; proxy_uri_log switches to the idle one. */
+		if (t > cfg->idle_timeout_secs)
+			t = cfg->idle_timeout_secs;
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, t);
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		atomic_fetch_sub(&srv->open_conns, 1);
+	}
+}
+
+void server_request_begin(struct server *srv, struct MHD_Connection *conn)
+{
+	atomic_fetch_add(&srv->in_flight, 1);
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+				  srv->cfg->idle_timeout_secs);
+}
+
+void server_request_end(struct server *srv)
+{
+	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
 static void mhd_log(void *cls, const char *fm, va_list ap)
@@ -193,7 +256,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	srv->https = MHD_start_daemon(
-		flags, 0, NULL, NULL, proxy_access, srv,
+		flags, 0, server_accept_policy, srv, proxy_access, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->workers,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
@@ -206,6 +269,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		MHD_OPTION_NOTIFY_COMPLETED, proxy_completed, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 		MHD_OPTION_STRICT_FOR_CLIENT, 1,
+		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, srv,
 		MHD_OPTION_END);
 	if (srv->https == NULL) {
 		snprintf(err, errsz, "cannot listen on %s port %u",
@@ -239,6 +303,10 @@ void server_stop(struct server *srv)
 	}
 	MHD_stop_daemon(srv->https);
 	srv->https = NULL;
+	if (srv->quiesced_fd >= 0) {
+		close(srv->quiesced_fd);
+		srv->quiesced_fd = -1;
+	}
 	upstream_pool_stop(srv->ups);
 	srv->ups = NULL;
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "stopped", NULL);
@@ -250,7 +318,140 @@ void server_free(struct server *srv)
 		return;
 	server_stop(srv);
 	snapshot_put(srv->snap);
+	snapshot_put(srv->static_snap);
+	free(srv->static_warned);
 	tls_store_free(srv->tls);
 	pthread_mutex_destroy(&srv->snap_mu);
 	free(srv);
+}
+
+/* ---- reload and graceful shutdown (main thread) ---- */
+
+static int str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+/* Names of the static settings that differ, comma-separated, into out. */
+static void static_diff(const struct config *a, const struct config *b,
+			char *out, size_t outsz)
+{
+	size_t n = 0, i;
+	int domains;
+
+#define DIFF(cond, name)                                                    \
+	do {                                                                \
+		if ((cond) && n + sizeof(name) + 1 < outsz)                 \
+			n += (size_t)snprintf(out + n, outsz - n, "%s%s",   \
+					      n ? "," : "", name);          \
+	} while (0)
+	out[0] = '\0';
+	DIFF(str_differs(a->bind_addr, b->bind_addr), "bind_addr");
+	DIFF(a->allow_wildcard_bind != b->allow_wildcard_bind,
+	     "allow_wildcard_bind");
+	DIFF(a->https_port != b->https_port, "https_port");
+	DIFF(a->http_port != b->http_port, "http_port");
+	DIFF(a->workers != b->workers, "workers");
+	DIFF(a->max_connections != b->max_connections, "max_connections");
+	DIFF(a->idle_timeout_secs != b->idle_timeout_secs, "idle_timeout_secs");
+	DIFF(a->tls_handshake_timeout_secs != b->tls_handshake_timeout_secs,
+	     "tls_handshake_timeout_secs");
+	DIFF(a->shutdown_timeout_secs != b->shutdown_timeout_secs,
+	     "shutdown_timeout_secs");
+	DIFF(a->tls_mode != b->tls_mode, "mode");
+	domains = a->n_acme_domains != b->n_acme_domains;
+	for (i = 0; !domains && i < a->n_acme_domains; i++)
+		domains = strcmp(a->acme_domains[i], b->acme_domains[i]) != 0;
+	DIFF(domains, "acme_domains");
+	DIFF(str_differs(a->acme_contact, b->acme_contact), "acme_contact");
+	DIFF(str_differs(a->acme_directory, b->acme_directory),
+	     "acme_directory");
+	DIFF(str_differs(a->acme_cache_dir, b->acme_cache_dir),
+	     "acme_cache_dir");
+	DIFF(str_differs(a->acme_ca_file, b->acme_ca_file), "acme_ca_file");
+	DIFF(str_differs(a->log_file, b->log_file), "file");
+#undef DIFF
+}
+
+int server_reload(struct server *srv, struct config *newcfg, char *err,
+		  size_t errsz)
+{
+	struct tls_bundle *b = NULL;
+	struct snapshot *ns, *old;
+	char changed[512];
+
+	if (srv->cfg->tls_mode == CONFIG_TLS_MANUAL &&
+	    newcfg->tls_mode == CONFIG_TLS_MANUAL &&
+	    tls_bundle_load(newcfg, &b, err, errsz) != 0) {
+		config_free(newcfg);
+		return -1;
+	}
+	static_diff(srv->cfg, newcfg, changed, sizeof(changed));
+	ns = snapshot_new(newcfg);
+	if (ns == NULL) {
+		tls_bundle_free(b);
+		config_free(newcfg);
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	pthread_mutex_lock(&srv->snap_mu);
+	old = srv->snap;
+	srv->snap = ns;
+	pthread_mutex_unlock(&srv->snap_mu);
+	snapshot_put(old);
+	if (b != NULL)
+		tls_store_set(srv->tls, b);
+	log_set_level(newcfg->log_level);
+	if (changed[0] == '\0') {
+		free(srv->static_warned);
+		srv->static_warned = NULL;
+	} else if (srv->static_warned == NULL ||
+		   strcmp(srv->static_warned, changed) != 0) {
+		log_event(LOG_LEVEL_WARN, "CONFIG_STATIC_CHANGED", "keys",
+			  changed, "action", "restart to apply", NULL);
+		free(srv->static_warned);
+		srv->static_warned = strdup(changed);
+	}
+	return 0;
+}
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+void server_shutdown(struct server *srv, int timeout_secs)
+{
+	long deadline;
+	char n[16];
+	int left;
+
+	if (srv == NULL || srv->https == NULL)
+		return;
+	if (timeout_secs < 0)
+		timeout_secs = (int)srv->cfg->shutdown_timeout_secs;
+	atomic_store(&srv->stopping, 1);
+	if (srv->quiesced_fd < 0)
+		srv->quiesced_fd = MHD_quiesce_daemon(srv->https);
+	snprintf(n, sizeof(n), "%d", atomic_load(&srv->in_flight));
+	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "draining",
+		  "in_flight", n, NULL);
+	deadline = mono_ms() + (long)timeout_secs * 1000L;
+	while ((left = atomic_load(&srv->in_flight)) > 0 &&
+	       mono_ms() < deadline) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	if (left > 0) {
+		snprintf(n, sizeof(n), "%d", left);
+		log_event(LOG_LEVEL_WARN, "SHUTDOWN", "status", "forced",
+			  "in_flight", n, NULL);
+	}
+	server_stop(srv);
 }

@@ -9,6 +9,10 @@
 
 #include <stdatomic.h>
 
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
 #include "config.h"
 
 /* An immutable config shared by reference: requests pin the snapshot they
@@ -35,5 +39,27 @@ struct snapshot *server_snapshot(struct server *srv); /* new reference */
 void snapshot_put(struct snapshot *s);
 int server_stopping(const struct server *srv);
 struct upstream *server_pick_upstream(struct server *srv);
+
+/* Replace the dynamic configuration (sites, rate limit, body limit, log
+ * level, manual certificates) with newcfg for new requests; requests in
+ * flight finish on their snapshot. Takes ownership of newcfg. Returns 0,
+ * or -1 with err set (the old configuration stays). Static changes are
+ * logged once as a warning. Main thread. */
+int server_reload(struct server *srv, struct config *newcfg, char *err,
+		  size_t errsz);
+/* Graceful stop: refuse new connections, let requests in flight finish
+ * for up to timeout_secs (negative: the configured shutdown timeout),
+ * then abort what remains and stop. Main thread. */
+void server_shutdown(struct server *srv, int timeout_secs);
+
+/* libmicrohttpd connection hooks shared by every listener. */
+enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
+				     socklen_t addrlen);
+void server_notify_connection(void *cls, struct MHD_Connection *conn,
+			      void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe);
+/* In-flight request accounting, from proxy.c. */
+void server_request_begin(struct server *srv, struct MHD_Connection *conn);
+void server_request_end(struct server *srv);
 
 #endif
