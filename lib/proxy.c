@@ -127,6 +127,8 @@ static const char *reason(unsigned status)
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
 	case 429: return "Too Many Requests";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
@@ -159,9 +161,14 @@ static enum MHD_Result respond_plain(struct xfer *x, unsigned status)
 
 /* ---- first handler call: checks, routing, START ---- */
 
+/* More header lines than this get 431 (their total size is bounded by
+ * the connection memory pool, which MHD answers with 431 or 414). */
+#define MAX_REQUEST_HEADERS 100
+
 struct hdr_scan {
 	struct headers_framing f;
 	int has_accept;
+	unsigned count;
 };
 
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind,
@@ -173,6 +180,7 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind,
 	(void)kind;
 	if (value == NULL)
 		value = "";
+	s->count++;
 	headers_check_request(&s->f, key, key_size, value, value_size);
 	if (key_size == 6 && strncasecmp(key, "accept", 6) == 0)
 		s->has_accept = 1;
@@ -285,6 +293,8 @@ static enum MHD_Result first_call(struct xfer *x, const char *method)
 	memset(&scan, 0, sizeof(scan));
 	MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, scan_header,
 				    &scan);
+	if (scan.count > MAX_REQUEST_HEADERS)
+		return respond_plain(x, 431);
 	if (headers_check_done(&scan.f) != 0 ||
 	    strchr(x->target, '#') != NULL) {
 		log_event(LOG_LEVEL_DEBUG, "BAD_REQUEST", "client_ip",
