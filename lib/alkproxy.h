@@ -45,6 +45,34 @@ typedef struct alkproxy alkproxy;
  */
 typedef void (*alkproxy_diag_cb)(void *ud, int is_error, const char *msg);
 
+/** Event levels, most severe first (the config's [logging] level). */
+enum alkproxy_log_level {
+	ALKPROXY_LOG_ERROR = 0,
+	ALKPROXY_LOG_WARN = 1,
+	ALKPROXY_LOG_INFO = 2,
+	ALKPROXY_LOG_DEBUG = 3,
+	ALKPROXY_LOG_TRACE = 4
+};
+
+/**
+ * Receives one log event: its level, its name (e.g. "REQUEST"), its fields
+ * as escaped `key=value` pairs separated by spaces, and the whole formatted
+ * line (timestamp, level, event, fields) as the daemon would print it. The
+ * strings are valid only during the call. Called from any of the proxy's
+ * threads, one call at a time (calls are serialized); the callback must not
+ * call back into the library.
+ */
+typedef void (*alkproxy_log_cb)(void *ud, enum alkproxy_log_level level,
+				const char *event, const char *fields,
+				const char *line);
+
+/**
+ * Route every event to cb instead of stdout and the log file (NULL restores
+ * them). Logging is process-wide: it applies to every handle in the
+ * process. Thread-safe.
+ */
+ALKPROXY_EXPORT void alkproxy_set_log_callback(alkproxy_log_cb cb, void *ud);
+
 /** Static text for an error code; never NULL, never to be freed. */
 ALKPROXY_EXPORT const char *alkproxy_strerror(int err);
 

@@ -23,6 +23,40 @@ struct alkproxy {
 	int started;
 };
 
+static alkproxy_log_cb user_log_cb;
+static void *user_log_ud;
+
+static void log_to_user(void *ud, enum log_level level, const char *event,
+			const char *line, size_t len)
+{
+	const char *fields = line;
+	int skip;
+
+	(void)ud;
+	(void)len;
+	/* line = "TIMESTAMP LEVEL EVENT fields…": skip three words */
+	for (skip = 0; skip < 3 && fields != NULL; skip++) {
+		fields = strchr(fields, ' ');
+		if (fields != NULL)
+			fields++;
+	}
+	if (fields == NULL)
+		fields = "";
+	user_log_cb(user_log_ud, (enum alkproxy_log_level)level, event, fields,
+		    line);
+}
+
+void alkproxy_set_log_callback(alkproxy_log_cb cb, void *ud)
+{
+	/* log_set_sink serializes with writers, so the pair below changes
+	 * only while no line is being delivered. */
+	log_set_sink(NULL, NULL);
+	user_log_cb = cb;
+	user_log_ud = ud;
+	if (cb != NULL)
+		log_set_sink(log_to_user, NULL);
+}
+
 struct diag_ctx {
 	alkproxy_diag_cb cb;
 	void *ud;
