@@ -476,6 +476,8 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 	CURLcode rc;
 	long cus;
 	int bad;
+	char *body = NULL;
+	size_t body_len = 0;
 
 	pthread_mutex_lock(&x->mu);
 	status = x->status;
@@ -483,20 +485,41 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 	rc = x->result;
 	cus = x->connect_time_us;
 	bad = x->resp_bad;
+	/* The whole body already arrived (the common small response): hand
+	 * it to MHD as a buffer, so head and body go out together and the
+	 * content reader is never needed. */
+	if (x->done && rc == CURLE_OK && !bad &&
+	    (size < 0 || (uint64_t)size == ring_len(&x->down_ring))) {
+		body_len = ring_len(&x->down_ring);
+		body = malloc(body_len ? body_len : 1);
+		if (body != NULL)
+			ring_read(&x->down_ring, body, body_len);
+	}
 	pthread_mutex_unlock(&x->mu);
 	/* After head_ready the header fields are no longer written. */
-	if (status == 0 || bad || status < 200 || status > 999)
+	if (status == 0 || bad || status < 200 || status > 999) {
+		free(body);
 		return respond_upstream_error(x, rc, cus, bad || status != 0);
+	}
 
 	if (status == 204 || status == 304)
 		size = 0;
-	xfer_ref(x); /* the response's, dropped in response_free */
-	r = MHD_create_response_from_callback(
-		size >= 0 ? (uint64_t)size : MHD_SIZE_UNKNOWN, 32 * 1024,
-		content_reader, x, response_free);
-	if (r == NULL) {
-		xfer_put(x);
-		return MHD_NO;
+	if (body != NULL) {
+		r = MHD_create_response_from_buffer(body_len, body,
+						    MHD_RESPMEM_MUST_FREE);
+		if (r == NULL) {
+			free(body);
+			return MHD_NO;
+		}
+	} else {
+		xfer_ref(x); /* the response's, dropped in response_free */
+		r = MHD_create_response_from_callback(
+			size >= 0 ? (uint64_t)size : MHD_SIZE_UNKNOWN,
+			32 * 1024, content_reader, x, response_free);
+		if (r == NULL) {
+			xfer_put(x);
+			return MHD_NO;
+		}
 	}
 	end = x->resp_hdrs + x->resp_hdrs_len;
 	for (p = x->resp_hdrs; p < end; p += strlen(p) + 1) {
