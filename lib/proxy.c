@@ -348,6 +348,8 @@ static enum MHD_Result first_call(struct xfer *x, const char *method)
 
 	ci = MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	x->client_fd = ci != NULL ? ci->connect_fd : -1;
+	if (server_transfer_begin(srv) != 0)
+		return respond_plain(x, 503); /* stopping: no new transfers */
 	x->up = server_pick_upstream(srv);
 	x->started = 1;
 	x->phase = 1;

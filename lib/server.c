@@ -38,6 +38,10 @@ struct server {
 	atomic_int stopping;
 	/* requests between the URI callback and NOTIFY_COMPLETED */
 	atomic_int in_flight;
+	/* transfers handed to upstream threads and not finished; with
+	 * aborting, keeps a START from slipping past the final abort */
+	atomic_int transfers;
+	atomic_int aborting;
 	/* open client connections on every listener (max_connections) */
 	atomic_int open_conns;
 	int quiesced_fd; /* listen socket handed back by MHD_quiesce_daemon */
@@ -174,6 +178,21 @@ void server_request_begin(struct server *srv, struct MHD_Connection *conn)
 				  srv->cfg->idle_timeout_secs);
 }
 
+int server_transfer_begin(struct server *srv)
+{
+	atomic_fetch_add(&srv->transfers, 1);
+	if (atomic_load(&srv->aborting)) {
+		atomic_fetch_sub(&srv->transfers, 1);
+		return -1;
+	}
+	return 0;
+}
+
+void server_transfer_end(struct server *srv)
+{
+	atomic_fetch_sub(&srv->transfers, 1);
+}
+
 void server_request_end(struct server *srv)
 {
 	atomic_fetch_sub(&srv->in_flight, 1);
@@ -294,10 +313,13 @@ void server_stop(struct server *srv)
 		return;
 	atomic_store(&srv->stopping, 1);
 	/* Every suspended connection must be resumed before MHD stops:
-	 * aborting the transfers resumes each one. */
+	 * aborting the transfers resumes each one. New transfers are refused
+	 * from here on (server_transfer_begin), so once the count is zero no
+	 * connection can be waiting on an upstream thread. */
+	atomic_store(&srv->aborting, 1);
 	upstream_pool_abort_all(srv->ups);
-	while (upstream_pool_active(srv->ups) > 0) {
-		struct timespec ts = {0, 10 * 1000 * 1000};
+	while (atomic_load(&srv->transfers) > 0) {
+		struct timespec ts = {0, 5 * 1000 * 1000};
 
 		nanosleep(&ts, NULL);
 	}

@@ -61,5 +61,9 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 /* In-flight request accounting, from proxy.c. */
 void server_request_begin(struct server *srv, struct MHD_Connection *conn);
 void server_request_end(struct server *srv);
+/* A transfer handed to an upstream thread: begin before START (fails once
+ * the server is aborting everything), end exactly once when it finishes. */
+int server_transfer_begin(struct server *srv);
+void server_transfer_end(struct server *srv);
 
 #endif

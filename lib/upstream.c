@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "server.h"
 #include "upstream.h"
 
 #define EASY_POOL_MAX 64
@@ -325,6 +326,7 @@ static void finish(struct upstream *u, struct xfer *x, CURLcode res)
 	resume = xfer_want_resume(x);
 	pthread_mutex_unlock(&x->mu);
 	resume_conn(x, resume);
+	server_transfer_end(x->srv);
 	xfer_put(x); /* the upstream thread's reference from START */
 }
 
