@@ -161,3 +161,99 @@ raw_tls() {
 	timeout "${RAW_TIMEOUT:-5}" gnutls-cli --logfile=/dev/null --x509cafile "$T/$1.pem" \
 		--sni-hostname "$2" -p "$PX_PORT" 127.0.0.1 2>/dev/null || true
 }
+
+# --- lifecycle helpers (t_reload, t_shutdown, t_notify, t_limits) ---
+# log_count ERE: number of lines of $PX_LOG matching the extended regex.
+log_count() { grep -cE -- "$1" "$PX_LOG" 2>/dev/null || true; }
+
+# wait_log_count ERE N [SECS]: wait (default 10 s) until at least N lines of
+# $PX_LOG match; returns 1 on timeout.
+wait_log_count() {
+	local i
+	for i in $(seq 1 $((${3:-10} * 20))); do
+		[ "$(log_count "$1")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# reload_proxy: SIGHUP, then wait for the CONFIG_RELOAD line it causes; sets
+# RELOAD_RESULT to success, failure or timeout.
+reload_proxy() {
+	local n
+	n=$(log_count ' CONFIG_RELOAD ')
+	kill -HUP "$PX_PID"
+	if wait_log_count ' CONFIG_RELOAD ' $((n + 1)) 10; then
+		RELOAD_RESULT=$(grep ' CONFIG_RELOAD ' "$PX_LOG" | tail -n1 |
+			sed -n 's/.* status=\([a-z]*\).*/\1/p')
+	else
+		RELOAD_RESULT=timeout
+	fi
+	RELOAD_MS=$(($(now_ms) - t0))
+}
+
+# start_proxy_wrapped CONFIG WRAPPER...: start_proxy with the binary run
+# through WRAPPER, which must exec it (e.g. prlimit --nofile=200:200 --) so
+# that PX_PID is the proxy itself.
+start_proxy_wrapped() {
+	local cfg=$1 i
+	shift
+	PX_LOG="$T/proxy.log"
+	: >"$PX_LOG"
+	"$@" "$PROXY" --config "$cfg" >>"$PX_LOG" 2>&1 &
+	PX_PID=$!
+	PIDS="$PIDS $PX_PID"
+	for i in $(seq 1 200); do
+		PX_PORT=$(sed -n 's/.* LISTENING proto=https addr=.*:\([0-9]*\)$/\1/p' "$PX_LOG" | head -n1)
+		[ -n "$PX_PORT" ] && return 0
+		kill -0 "$PX_PID" 2>/dev/null || { echo "proxy exited:"; cat "$PX_LOG"; exit 99; }
+		sleep 0.05
+	done
+	echo "proxy did not start"; cat "$PX_LOG"; exit 99
+}
+
+# stop_proxy_timed SIGNAL [LIMIT_SECS]: send SIGNAL and wait for the proxy
+# to exit (SIGKILL after LIMIT_SECS, default 40, so a hang cannot block the
+# test); sets PX_STATUS and STOP_MS (milliseconds from signal to exit).
+stop_proxy_timed() {
+	local sig=$1 lim=${2:-40} t0 wd
+	t0=$(now_ms)
+	kill -"$sig" "$PX_PID" 2>/dev/null || true
+	(
+		trap 'kill $s 2>/dev/null; exit 0' TERM
+		sleep "$lim" &
+		s=$!
+		wait $s
+		kill -KILL "$PX_PID" 2>/dev/null
+	) &
+	wd=$!
+	PX_STATUS=0
+	wait "$PX_PID" || PX_STATUS=$?
+	STOP_MS=$(($(now_ms) - t0))
+	kill "$wd" 2>/dev/null || true
+	wait "$wd" 2>/dev/null || true
+}
+
+# served_fp HOST: SHA-256 of the certificate (DER) the proxy serves for SNI
+# HOST on a new handshake; empty if the handshake fails.
+served_fp() {
+	python3 - "$PX_PORT" "$1" <<'PY' 2>/dev/null || true
+import hashlib, socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s = ctx.wrap_socket(s, server_hostname=sys.argv[2])
+print(hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest())
+s.close()
+PY
+}
+
+# file_fp PEMFILE: SHA-256 of the certificate (DER) in PEMFILE.
+file_fp() {
+	python3 - "$1" <<'PY'
+import hashlib, ssl, sys
+print(hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(sys.argv[1]).read())).hexdigest())
+PY
+}
+# --- end lifecycle helpers ---
