@@ -178,10 +178,12 @@ wait_log_count() {
 }
 
 # reload_proxy: SIGHUP, then wait for the CONFIG_RELOAD line it causes; sets
-# RELOAD_RESULT to success, failure or timeout.
+# RELOAD_RESULT to success, failure or timeout and RELOAD_MS to the time
+# from signal to log line.
 reload_proxy() {
-	local n
+	local n t0
 	n=$(log_count ' CONFIG_RELOAD ')
+	t0=$(now_ms)
 	kill -HUP "$PX_PID"
 	if wait_log_count ' CONFIG_RELOAD ' $((n + 1)) 10; then
 		RELOAD_RESULT=$(grep ' CONFIG_RELOAD ' "$PX_LOG" | tail -n1 |
