@@ -651,6 +651,6 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		  : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
 		  : "aborted",
 		  NULL);
-	server_request_end(x->srv);
+	server_request_end(x->srv, conn);
 	xfer_put(x);
 }

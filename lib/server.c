@@ -42,6 +42,9 @@ struct server {
 	 * aborting, keeps a START from slipping past the final abort */
 	atomic_int transfers;
 	atomic_int aborting;
+	/* open client connections, so shutdown can close the idle ones */
+	pthread_mutex_t conns_mu;
+	struct conn_track *conns;
 	/* open client connections on every listener (max_connections) */
 	atomic_int open_conns;
 	int quiesced_fd; /* listen socket handed back by MHD_quiesce_daemon */
@@ -108,6 +111,7 @@ int server_create(struct config *cfg, struct server **out, char *err,
 		return -1;
 	}
 	pthread_mutex_init(&srv->snap_mu, NULL);
+	pthread_mutex_init(&srv->conns_mu, NULL);
 	srv->quiesced_fd = -1;
 	srv->cfg = cfg;
 	srv->snap = snapshot_new(cfg);
@@ -136,6 +140,15 @@ fail:
 
 /* ---- connection accounting (every listener) ---- */
 
+/* One per open client connection (MHD's socket context): busy while a
+ * request is in progress. The list is touched when connections open and
+ * close; busy is an atomic flipped per request without the lock. */
+struct conn_track {
+	int fd;
+	atomic_int busy;
+	struct conn_track *prev, *next;
+};
+
 enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
 				     socklen_t addrlen)
 {
@@ -160,19 +173,61 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		unsigned t = cfg->tls_handshake_timeout_secs;
 
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+			conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct conn_track *ct = calloc(1, sizeof(*ct));
+
 		atomic_fetch_add(&srv->open_conns, 1);
+		if (ct != NULL && ci != NULL) {
+			ct->fd = ci->connect_fd;
+			pthread_mutex_lock(&srv->conns_mu);
+			ct->next = srv->conns;
+			if (srv->conns != NULL)
+				srv->conns->prev = ct;
+			srv->conns = ct;
+			pthread_mutex_unlock(&srv->conns_mu);
+			*socket_context = ct;
+		} else {
+			free(ct);
+		}
 		/* Until its first request a connection gets the (shorter)
 		 * handshake timeout; proxy_uri_log switches to the idle one. */
 		if (t > cfg->idle_timeout_secs)
 			t = cfg->idle_timeout_secs;
 		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, t);
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		struct conn_track *ct = *socket_context;
+
 		atomic_fetch_sub(&srv->open_conns, 1);
+		if (ct != NULL) {
+			pthread_mutex_lock(&srv->conns_mu);
+			if (ct->prev != NULL)
+				ct->prev->next = ct->next;
+			else
+				srv->conns = ct->next;
+			if (ct->next != NULL)
+				ct->next->prev = ct->prev;
+			pthread_mutex_unlock(&srv->conns_mu);
+			free(ct);
+			*socket_context = NULL;
+		}
 	}
+}
+
+static struct conn_track *conn_track_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
 }
 
 void server_request_begin(struct server *srv, struct MHD_Connection *conn)
 {
+	struct conn_track *ct = conn_track_of(conn);
+
+	if (ct != NULL)
+		atomic_store(&ct->busy, 1);
 	atomic_fetch_add(&srv->in_flight, 1);
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 				  srv->cfg->idle_timeout_secs);
@@ -193,9 +248,27 @@ void server_transfer_end(struct server *srv)
 	atomic_fetch_sub(&srv->transfers, 1);
 }
 
-void server_request_end(struct server *srv)
+void server_request_end(struct server *srv, struct MHD_Connection *conn)
 {
+	struct conn_track *ct = conn_track_of(conn);
+
+	if (ct != NULL)
+		atomic_store(&ct->busy, 0);
 	atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+/* Shutdown: idle keep-alive connections (and handshakes that never sent a
+ * request) are closed now rather than held for the drain. shutdown(2)
+ * makes MHD's next read see the end and close the connection itself. */
+static void close_idle_connections(struct server *srv)
+{
+	struct conn_track *ct;
+
+	pthread_mutex_lock(&srv->conns_mu);
+	for (ct = srv->conns; ct != NULL; ct = ct->next)
+		if (!atomic_load(&ct->busy))
+			shutdown(ct->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&srv->conns_mu);
 }
 
 static void mhd_log(void *cls, const char *fm, va_list ap)
@@ -342,6 +415,7 @@ void server_free(struct server *srv)
 	snapshot_put(srv->snap);
 	snapshot_put(srv->static_snap);
 	free(srv->static_warned);
+	pthread_mutex_destroy(&srv->conns_mu);
 	tls_store_free(srv->tls);
 	pthread_mutex_destroy(&srv->snap_mu);
 	free(srv);
@@ -458,8 +532,20 @@ void server_shutdown(struct server *srv, int timeout_secs)
 	if (timeout_secs < 0)
 		timeout_secs = (int)srv->cfg->shutdown_timeout_secs;
 	atomic_store(&srv->stopping, 1);
-	if (srv->quiesced_fd < 0)
+	if (srv->quiesced_fd < 0) {
 		srv->quiesced_fd = MHD_quiesce_daemon(srv->https);
+		/* MHD no longer accepts, but the kernel still would: shut the
+		 * listening socket so new clients are refused at once instead
+		 * of waiting in the backlog. The fd stays open (MHD's workers
+		 * may still hold it in a poll set) until MHD_stop_daemon. */
+		if (srv->quiesced_fd >= 0) {
+			struct timespec ts = {0, 20 * 1000 * 1000};
+
+			nanosleep(&ts, NULL);
+			shutdown(srv->quiesced_fd, SHUT_RDWR);
+		}
+	}
+	close_idle_connections(srv);
 	snprintf(n, sizeof(n), "%d", atomic_load(&srv->in_flight));
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "draining",
 		  "in_flight", n, NULL);

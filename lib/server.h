@@ -60,7 +60,7 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 			      enum MHD_ConnectionNotificationCode toe);
 /* In-flight request accounting, from proxy.c. */
 void server_request_begin(struct server *srv, struct MHD_Connection *conn);
-void server_request_end(struct server *srv);
+void server_request_end(struct server *srv, struct MHD_Connection *conn);
 /* A transfer handed to an upstream thread: begin before START (fails once
  * the server is aborting everything), end exactly once when it finishes. */
 int server_transfer_begin(struct server *srv);
