@@ -259,3 +259,100 @@ print(hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(sys.argv[1]).read())).hexdige
 PY
 }
 # --- end lifecycle helpers ---
+
+# --- protocol helpers --- (t_methods, t_headers, t_smuggling, t_tls, t_errors)
+# raw_status CERTNAME HOST: send stdin (raw bytes) over TLS with SNI HOST,
+# print the response status line ("HTTP/1.1 400 Bad Request"), or "EOF" if
+# the connection closed without a response, or "ERR <reason>". Waits at most
+# RAW_TIMEOUT (default 5) seconds for the reply.
+raw_status() {
+	python3 -c "$RAW_STATUS_PY" "$PX_PORT" "$T/$1.pem" "$2" "${RAW_TIMEOUT:-5}" 2>/dev/null || echo "ERR python"
+}
+RAW_STATUS_PY='
+import socket, ssl, sys
+data = sys.stdin.buffer.read()
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+try:
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=float(sys.argv[4])), server_hostname=sys.argv[3])
+    s.sendall(data)
+    buf = b""
+    while b"\r\n" not in buf and len(buf) < 4096:
+        d = s.recv(4096)
+        if not d:
+            break
+        buf += d
+    line = buf.split(b"\r\n")[0].decode("latin-1")
+    print(line if line else "EOF")
+except Exception as e:
+    print("ERR " + type(e).__name__)
+'
+
+# up_req_count LOGFILE ERE: number of "REQ ..." lines in an upstream log
+# matching ERE.
+up_req_count() { grep -cE -- "^REQ $2" "$1" 2>/dev/null || true; }
+
+# check_sanitizer_clean: fail if the proxy log holds an ASan/UBSan report.
+check_sanitizer_clean() {
+	if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$PX_LOG" 2>/dev/null; then
+		fail "sanitizer report in proxy log"
+		grep -E -A 20 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$PX_LOG" | head -n 40
+	else
+		ok "no sanitizer report in proxy log"
+	fi
+}
+# --- end protocol helpers ---
+
+# --- streaming helpers (t_bigfile, t_slow, t_abort, t_git) ---
+# stream_proxy UPSTREAM_PORT [SITE_LINES] [LIMITS_LINES] [SERVER_LINES]:
+# certificate "a" for a.test, one site a.test -> 127.0.0.1:UPSTREAM_PORT
+# with the extra site lines, an optional [limits] section; starts the proxy.
+stream_proxy() {
+	[ -f "$T/a.pem" ] || gen_cert a a.test
+	CERTS="a" base_config "$T/c.ini" "${4:-}"
+	{
+		if [ -n "${3:-}" ]; then
+			echo "[limits]"
+			printf '%s\n\n' "$3"
+		fi
+		echo "[site a.test]"
+		echo "upstream = 127.0.0.1:$1"
+		[ -n "${2:-}" ] && printf '%s\n' "$2"
+		echo
+	} >>"$T/c.ini"
+	start_proxy "$T/c.ini"
+}
+
+# ucurl PATH [CURL ARGS]: plain HTTP straight to the test upstream.
+ucurl() {
+	local p=$1; shift
+	curl -sS --max-time "${CURL_MAX_TIME:-60}" "$@" "http://127.0.0.1:$UP_PORT$p"
+}
+
+# wait_file_match FILE ERE SECS: wait until a line of FILE matches ERE (polls
+# every 50 ms, at most SECS seconds); returns 1 on timeout.
+wait_file_match() {
+	local i
+	for i in $(seq 1 $(($3 * 20))); do
+		grep -qE -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# first_t FILE ERE: the t=<ms> value of the first line of FILE matching ERE
+# (empty if none).
+first_t() {
+	grep -E -- "$2" "$1" 2>/dev/null | head -n1 | sed -n 's/.* t=\([0-9]*\).*/\1/p'
+}
+
+# timed_ms VAR COMMAND...: run COMMAND, store its wall time (ms) in VAR and
+# return its exit status.
+timed_ms() {
+	local __v=$1 __t0 __rc=0
+	shift
+	__t0=$(now_ms)
+	"$@" || __rc=$?
+	printf -v "$__v" '%s' $(($(now_ms) - __t0))
+	return $__rc
+}
+# --- end streaming helpers ---
