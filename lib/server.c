@@ -15,7 +15,9 @@
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "acme.h"
 #include "ap_autoconf.h"
+#include "httpd80.h"
 #include "log.h"
 #include "proxy.h"
 #include "server.h"
@@ -50,6 +52,11 @@ struct server {
 	int quiesced_fd; /* listen socket handed back by MHD_quiesce_daemon */
 	/* the static-change warning last given, to give it once */
 	char *static_warned;
+	/* ACME + plain HTTP (issue 3): the port-80 listener, the client
+	 * thread, and the challenge tokens they share */
+	struct challenge_map *challenges;
+	struct httpd80 *http;
+	struct acme *acme;
 };
 
 static struct snapshot *snapshot_new(struct config *cfg)
@@ -120,7 +127,8 @@ int server_create(struct config *cfg, struct server **out, char *err,
 		atomic_fetch_add(&srv->snap->refs, 1);
 	}
 	srv->tls = tls_store_new();
-	if (srv->snap == NULL || srv->tls == NULL) {
+	srv->challenges = challenge_map_new();
+	if (srv->snap == NULL || srv->tls == NULL || srv->challenges == NULL) {
 		if (srv->snap == NULL)
 			config_free(cfg);
 		snprintf(err, errsz, "out of memory");
@@ -314,6 +322,33 @@ static int parse_bind(const char *addr, unsigned port,
 	return -1;
 }
 
+/* ---- plain HTTP listener and ACME client (issue 3) ---- */
+
+/* After the HTTPS daemon is up: the port-80 listener (both TLS modes:
+ * manual mode redirects too) and, in acme mode, the ACME thread. */
+static int acme_http_start(struct server *srv, char *err, size_t errsz)
+{
+	const struct config *cfg = srv->cfg;
+
+	if (cfg->http_port != 0 &&
+	    httpd80_start(cfg, srv, srv->challenges, srv->https_port,
+			  &srv->http, err, errsz) != 0)
+		return -1;
+	if (cfg->tls_mode == CONFIG_TLS_ACME &&
+	    acme_start(cfg, srv->tls, srv->challenges, &srv->acme, err,
+		       errsz) != 0)
+		return -1;
+	return 0;
+}
+
+static void acme_http_stop(struct server *srv)
+{
+	acme_stop(srv->acme);
+	srv->acme = NULL;
+	httpd80_stop(srv->http);
+	srv->http = NULL;
+}
+
 int server_start(struct server *srv, char *err, size_t errsz)
 {
 	const struct config *cfg = srv->cfg;
@@ -377,6 +412,10 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		 cfg->bind_addr, srv->https_port);
 	log_event(LOG_LEVEL_INFO, "LISTENING", "proto", "https", "addr",
 		  portbuf, NULL);
+	if (acme_http_start(srv, err, errsz) != 0) {
+		server_stop(srv);
+		return -1;
+	}
 	return 0;
 }
 
@@ -385,6 +424,7 @@ void server_stop(struct server *srv)
 	if (srv == NULL || srv->https == NULL)
 		return;
 	atomic_store(&srv->stopping, 1);
+	acme_http_stop(srv);
 	/* Every suspended connection must be resumed before MHD stops:
 	 * aborting the transfers resumes each one. New transfers are refused
 	 * from here on (server_transfer_begin), so once the count is zero no
@@ -417,6 +457,7 @@ void server_free(struct server *srv)
 	free(srv->static_warned);
 	pthread_mutex_destroy(&srv->conns_mu);
 	tls_store_free(srv->tls);
+	challenge_map_free(srv->challenges);
 	pthread_mutex_destroy(&srv->snap_mu);
 	free(srv);
 }

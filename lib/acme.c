@@ -1,0 +1,1006 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * acme: the ACME client thread. One thread per server in acme mode; it
+ * alone owns the curl easy handle, the account key, the nonce and the
+ * order state below. What it shares: the TLS store (tls_store_set swaps
+ * in a new bundle for new handshakes) and the challenge map (tokens it
+ * publishes for the plain HTTP listener), both internally locked; and the
+ * stop flag, under a mutex with a condition variable, so acme_stop() wakes
+ * every wait at once and aborts a transfer from curl's progress callback.
+ *
+ * Timing (doc/acme.md): renew when a third of the lifetime remains,
+ * re-checked at least every check interval with ±10% jitter; after a
+ * failure wait base·2^(n-1) (±20% jitter) up to the maximum. The test
+ * suite shortens these with ALKPROXY_ACME_BACKOFF_BASE_MS,
+ * ALKPROXY_ACME_BACKOFF_MAX_MS and ALKPROXY_ACME_CHECK_INTERVAL_MS.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <jansson.h>
+
+#include "acme.h"
+#include "acme_msg.h"
+#include "acme_store.h"
+#include "ap_autoconf.h"
+#include "jws.h"
+#include "log.h"
+
+#define BACKOFF_BASE_MS 30000L            /* 30 s */
+#define BACKOFF_MAX_MS (6L * 3600 * 1000) /* 6 h */
+#define CHECK_INTERVAL_MS (12L * 3600 * 1000)
+#define POLL_DEFAULT_MS 1000L
+#define POLL_MAX_WAIT_MS 60000L        /* longest single Retry-After honored */
+#define POLL_TOTAL_MS (5L * 60 * 1000) /* give up polling an order after */
+#define NONCE_RETRIES 5
+#define NONCE_MAX 256
+
+struct http_resp {
+	long status;
+	char *body;
+	size_t len, cap;
+	int too_big;
+	char location[ACME_MSG_MAX_URL + 1];
+	char nonce[NONCE_MAX];
+	long retry_after_ms; /* -1 if absent */
+};
+
+struct acme {
+	const struct config *cfg;
+	struct tls_store *store;
+	struct challenge_map *map;
+
+	pthread_t thread;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop_req;           /* under mu */
+	atomic_int stopping;    /* read by the curl progress callback */
+
+	/* Everything below: the ACME thread only. */
+	CURL *curl;
+	struct acme_directory dir;
+	char nonce[NONCE_MAX];
+	struct acme_account acct;
+	gnutls_privkey_t acct_key;
+	char thumb[JWS_THUMB_SIZE];
+
+	int have_cert;   /* a certificate is being served */
+	int names_match; /* it covers exactly acme_domains */
+	time_t not_before, not_after;
+	unsigned failures;
+	long backoff_base_ms, backoff_max_ms, check_ms;
+};
+
+/* ---- small helpers ---- */
+
+static long env_ms(const char *name, long def)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (v == NULL || *v == '\0')
+		return def;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > 30L * 86400 * 1000) {
+		log_event(LOG_LEVEL_WARN, "ACME_CONFIG", "variable", name,
+			  "value", v, "error", "ignored: not 1..2592000000",
+			  NULL);
+		return def;
+	}
+	return n;
+}
+
+/* ms scaled by a random factor in [1-pct/100, 1+pct/100]. */
+static long jitter(long ms, unsigned pct)
+{
+	uint32_t r = 0;
+	double f;
+
+	if (gnutls_rnd(GNUTLS_RND_NONCE, &r, sizeof(r)) < 0)
+		r = (uint32_t)time(NULL);
+	f = ((double)r / 4294967295.0) * 2.0 - 1.0; /* [-1, 1] */
+	ms = (long)((double)ms * (1.0 + f * (double)pct / 100.0));
+	return ms < 1 ? 1 : ms;
+}
+
+static void iso_time(time_t t, char *out, size_t outsz)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, outsz, "-");
+}
+
+static void join_names(const struct config *cfg, char *out, size_t outsz)
+{
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < cfg->n_acme_domains && n < outsz; i++)
+		n += (size_t)snprintf(out + n, outsz - n, "%s%s", i ? "," : "",
+				      cfg->acme_domains[i]);
+}
+
+/* Wait up to ms, or until acme_stop(). Returns 1 when stopping. */
+static int wait_ms(struct acme *a, long ms)
+{
+	struct timespec ts;
+	int stop;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&a->mu);
+	while (!a->stop_req &&
+	       pthread_cond_timedwait(&a->cv, &a->mu, &ts) != ETIMEDOUT)
+		;
+	stop = a->stop_req;
+	pthread_mutex_unlock(&a->mu);
+	return stop;
+}
+
+/* ---- HTTP ---- */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct http_resp *r = ud;
+	size_t n = size * nmemb;
+
+	if (r->len + n > ACME_MSG_MAX_DOC) {
+		r->too_big = 1;
+		return 0; /* aborts the transfer */
+	}
+	if (r->len + n + 1 > r->cap) {
+		size_t cap = r->cap ? r->cap : 4096;
+		char *nb;
+
+		while (cap < r->len + n + 1)
+			cap *= 2;
+		nb = realloc(r->body, cap);
+		if (nb == NULL)
+			return 0;
+		r->body = nb;
+		r->cap = cap;
+	}
+	memcpy(r->body + r->len, ptr, n);
+	r->len += n;
+	r->body[r->len] = '\0';
+	return n;
+}
+
+/* Copy a header value if line is "name: value", trimmed; 1 if matched. */
+static int header_value(const char *line, size_t len, const char *name,
+			char *out, size_t outsz)
+{
+	size_t nl = strlen(name), vl;
+	const char *v;
+
+	if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
+		return 0;
+	v = line + nl + 1;
+	vl = len - nl - 1;
+	while (vl > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		vl--;
+	}
+	while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' ||
+			  v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+		vl--;
+	if (vl >= outsz)
+		return 1; /* too long to be valid: leave it empty */
+	memcpy(out, v, vl);
+	out[vl] = '\0';
+	return 1;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct http_resp *r = ud;
+	size_t n = size * nmemb;
+	char v[64];
+
+	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+		/* A new response (after 1xx): forget earlier headers. */
+		r->location[0] = '\0';
+		r->nonce[0] = '\0';
+		r->retry_after_ms = -1;
+		return n;
+	}
+	if (header_value(ptr, n, "Location", r->location,
+			 sizeof(r->location)) ||
+	    header_value(ptr, n, "Replay-Nonce", r->nonce, sizeof(r->nonce)))
+		return n;
+	if (header_value(ptr, n, "Retry-After", v, sizeof(v)) && v[0]) {
+		char *end;
+		long s = strtol(v, &end, 10);
+
+		if (*end == '\0' && s >= 0 && s < 86400) {
+			r->retry_after_ms = s * 1000;
+		} else {
+			time_t t = curl_getdate(v, NULL);
+
+			if (t > 0)
+				r->retry_after_ms =
+					t > time(NULL)
+						? (long)(t - time(NULL)) * 1000
+						: 0;
+		}
+	}
+	return n;
+}
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+		       curl_off_t un)
+{
+	struct acme *a = ud;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return atomic_load(&a->stopping) ? 1 : 0;
+}
+
+static void resp_reset(struct http_resp *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+	r->retry_after_ms = -1;
+}
+
+/* One request. body NULL: GET (or HEAD if head). Returns 0 when a response
+ * arrived (any status), -1 on a transport error (logged under step). */
+static int http_do(struct acme *a, const char *step, const char *url,
+		   const char *body, int head, const char *accept,
+		   struct http_resp *r)
+{
+	struct curl_slist *hdrs = NULL, *h;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode cc;
+
+	resp_reset(r);
+	curl_easy_reset(a->curl);
+	h = curl_slist_append(hdrs, body != NULL
+					    ? "Content-Type: application/jose+json"
+					    : "Content-Type:");
+	if (h != NULL) {
+		hdrs = h;
+		h = curl_slist_append(hdrs, accept != NULL ? accept
+							   : "Accept: application/json");
+	}
+	if (h == NULL) {
+		curl_slist_free_all(hdrs);
+		return -1;
+	}
+	hdrs = h;
+	curl_easy_setopt(a->curl, CURLOPT_URL, url);
+	curl_easy_setopt(a->curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(a->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(a->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(a->curl, CURLOPT_USERAGENT,
+			 "reverse-proxy/" PACKAGE_VERSION " (acme)");
+	curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(a->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(a->curl, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(a->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(a->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(a->curl, CURLOPT_XFERINFODATA, a);
+	curl_easy_setopt(a->curl, CURLOPT_ERRORBUFFER, errbuf);
+	if (a->cfg->acme_ca_file != NULL)
+		curl_easy_setopt(a->curl, CURLOPT_CAINFO, a->cfg->acme_ca_file);
+	if (body != NULL) {
+		curl_easy_setopt(a->curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(a->curl, CURLOPT_POSTFIELDSIZE,
+				 (long)strlen(body));
+	} else if (head) {
+		curl_easy_setopt(a->curl, CURLOPT_NOBODY, 1L);
+	}
+	cc = curl_easy_perform(a->curl);
+	curl_slist_free_all(hdrs);
+	if (cc != CURLE_OK) {
+		if (!atomic_load(&a->stopping))
+			log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", step,
+				  "url", url, "error",
+				  r->too_big ? "response too large"
+				  : errbuf[0] ? errbuf
+					      : curl_easy_strerror(cc),
+				  NULL);
+		return -1;
+	}
+	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &r->status);
+	if (r->nonce[0] != '\0')
+		snprintf(a->nonce, sizeof(a->nonce), "%s", r->nonce);
+	return 0;
+}
+
+/* Log the server's problem document (or the bare status) for step. */
+static void report(const char *step, const struct http_resp *r)
+{
+	struct acme_problem p;
+	char st[16];
+
+	snprintf(st, sizeof(st), "%ld", r->status);
+	if (acme_parse_problem(r->body, r->len, &p) != 0)
+		memset(&p, 0, sizeof(p));
+	log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", step, "status", st,
+		  "type", p.type, "detail", p.detail, NULL);
+	acme_problem_clear(&p);
+}
+
+static int resp_is_problem(const struct http_resp *r, const char *name)
+{
+	struct acme_problem p;
+	int is;
+
+	if (acme_parse_problem(r->body, r->len, &p) != 0)
+		return 0;
+	is = acme_problem_is(&p, name);
+	acme_problem_clear(&p);
+	return is;
+}
+
+/*
+ * A signed POST (payload NULL: POST-as-GET). Gets a nonce when none is
+ * left, and retries on badNonce with the fresh nonce the error carried.
+ * use_kid 0 signs with the JWK (newAccount). Returns 0 when the server
+ * answered (check r->status), -1 otherwise (logged).
+ */
+static int post(struct acme *a, const char *step, const char *url,
+		const char *payload, int use_kid, const char *accept,
+		struct http_resp *r)
+{
+	int i;
+
+	for (i = 0; i < NONCE_RETRIES; i++) {
+		char *jws;
+		int rc;
+
+		if (a->nonce[0] == '\0' &&
+		    (http_do(a, "newNonce", a->dir.new_nonce, NULL, 1, NULL,
+			     r) != 0 ||
+		     a->nonce[0] == '\0')) {
+			if (r->status != 0)
+				report("newNonce", r);
+			return -1;
+		}
+		jws = jws_build(a->acct_key, use_kid ? a->acct.url : NULL,
+				a->nonce, url, payload);
+		/* A nonce is good for one request, whatever happens. */
+		a->nonce[0] = '\0';
+		if (jws == NULL) {
+			log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", step,
+				  "error", "cannot sign request", NULL);
+			return -1;
+		}
+		rc = http_do(a, step, url, jws, 0, accept, r);
+		free(jws);
+		if (rc != 0)
+			return -1;
+		if (r->status == 400 && resp_is_problem(r, "badNonce")) {
+			log_event(LOG_LEVEL_DEBUG, "ACME_NONCE_RETRY", "step",
+				  step, NULL);
+			continue;
+		}
+		return 0;
+	}
+	report(step, r);
+	return -1;
+}
+
+/* ---- the flow ---- */
+
+static int fetch_directory(struct acme *a, struct http_resp *r)
+{
+	acme_directory_clear(&a->dir);
+	if (http_do(a, "directory", a->cfg->acme_directory, NULL, 0, NULL,
+		    r) != 0)
+		return -1;
+	if (r->status != 200 ||
+	    acme_parse_directory(r->body, r->len, &a->dir) != 0) {
+		report("directory", r);
+		return -1;
+	}
+	return 0;
+}
+
+/* Account key from the store, or a new one saved before first use. */
+static int load_account(struct acme *a)
+{
+	const char *dir = a->cfg->acme_cache_dir;
+	int rc;
+
+	if (a->acct_key != NULL)
+		return 0;
+	acme_account_clear(&a->acct);
+	if (acme_store_ensure_dir(dir) != 0) {
+		log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file", dir,
+			  "error", strerror(errno), NULL);
+		return -1;
+	}
+	rc = acme_store_load_account(dir, a->cfg->acme_directory, &a->acct);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && jws_key_import_pem(a->acct.key_pem, a->acct.key_len,
+					  &a->acct_key) != 0) {
+		log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file",
+			  "account.json", "error",
+			  "account key unusable; creating a new account", NULL);
+		acme_account_clear(&a->acct);
+		rc = 0;
+	}
+	if (rc == 0) {
+		a->acct.directory = strdup(a->cfg->acme_directory);
+		if (a->acct.directory == NULL ||
+		    jws_key_generate_pem(&a->acct.key_pem, &a->acct.key_len) !=
+			    0 ||
+		    jws_key_import_pem(a->acct.key_pem, a->acct.key_len,
+				       &a->acct_key) != 0 ||
+		    acme_store_save_account(dir, &a->acct) != 0) {
+			log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step",
+				  "account key", "error",
+				  "cannot create or save the account key",
+				  NULL);
+			acme_account_clear(&a->acct);
+			if (a->acct_key != NULL)
+				gnutls_privkey_deinit(a->acct_key);
+			a->acct_key = NULL;
+			return -1;
+		}
+	}
+	if (jws_thumbprint(a->acct_key, a->thumb, sizeof(a->thumb)) != 0)
+		return -1;
+	return 0;
+}
+
+static int register_account(struct acme *a, struct http_resp *r)
+{
+	json_t *pl = NULL;
+	char *payload = NULL;
+	struct acme_account_doc doc;
+	int rc = -1;
+
+	if (a->acct.url != NULL)
+		return 0;
+	pl = json_pack("{s:b, s:[s]}", "termsOfServiceAgreed", 1, "contact",
+		       a->cfg->acme_contact);
+	payload = pl != NULL ? json_dumps(pl, JSON_COMPACT) : NULL;
+	if (payload == NULL)
+		goto out;
+	if (post(a, "newAccount", a->dir.new_account, payload, 0, NULL, r) !=
+	    0)
+		goto out;
+	if ((r->status != 200 && r->status != 201) ||
+	    r->location[0] == '\0' ||
+	    strncmp(r->location, "https://", 8) != 0) {
+		report("newAccount", r);
+		goto out;
+	}
+	if (acme_parse_account(r->body, r->len, &doc) == 0) {
+		int valid = strcmp(doc.status, "valid") == 0;
+
+		acme_account_doc_clear(&doc);
+		if (!valid) {
+			report("newAccount", r);
+			goto out;
+		}
+	}
+	a->acct.url = strdup(r->location);
+	if (a->acct.url == NULL)
+		goto out;
+	log_event(LOG_LEVEL_INFO, "ACME_ACCOUNT", "status",
+		  r->status == 201 ? "created" : "existing", "url",
+		  a->acct.url, NULL);
+	if (acme_store_save_account(a->cfg->acme_cache_dir, &a->acct) != 0)
+		goto out; /* logged; the account is re-found by key next time */
+	rc = 0;
+out:
+	json_decref(pl);
+	free(payload);
+	return rc;
+}
+
+/* POST-as-GET url until its status leaves the pending states (parsed by
+ * parse into doc, status read by get_status). Honors Retry-After. */
+static int poll_until(struct acme *a, const char *step, const char *url,
+		      const char *const *waiting, struct http_resp *r,
+		      int (*parse)(const char *, size_t, void *), void *doc,
+		      void (*clear)(void *), char *(*status)(void *))
+{
+	long waited = 0;
+
+	for (;;) {
+		long ms;
+		size_t i;
+		int busy = 0;
+
+		if (post(a, step, url, NULL, 1, NULL, r) != 0)
+			return -1;
+		clear(doc);
+		if (r->status != 200 || parse(r->body, r->len, doc) != 0) {
+			report(step, r);
+			return -1;
+		}
+		for (i = 0; waiting[i] != NULL; i++)
+			busy |= strcmp(status(doc), waiting[i]) == 0;
+		if (!busy)
+			return 0;
+		ms = r->retry_after_ms >= 0 ? r->retry_after_ms
+					    : POLL_DEFAULT_MS;
+		if (ms < 200)
+			ms = 200;
+		if (ms > POLL_MAX_WAIT_MS)
+			ms = POLL_MAX_WAIT_MS;
+		waited += ms;
+		if (waited > POLL_TOTAL_MS) {
+			log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", step,
+				  "error", "still pending, giving up", NULL);
+			return -1;
+		}
+		if (wait_ms(a, ms))
+			return -1;
+	}
+}
+
+/* Adapters so one poll loop serves orders and authorizations. */
+static int p_order(const char *b, size_t l, void *d)
+{
+	return acme_parse_order(b, l, d);
+}
+static void c_order(void *d)
+{
+	acme_order_clear(d);
+}
+static char *s_order(void *d)
+{
+	return ((struct acme_order *)d)->status;
+}
+static int p_authz(const char *b, size_t l, void *d)
+{
+	return acme_parse_authz(b, l, d);
+}
+static void c_authz(void *d)
+{
+	acme_authz_clear(d);
+}
+static char *s_authz(void *d)
+{
+	return ((struct acme_authz *)d)->status;
+}
+
+/* Complete one authorization with HTTP-01. */
+static int authorize(struct acme *a, const char *url, struct http_resp *r)
+{
+	static const char *const waiting[] = {"pending", "processing", NULL};
+	struct acme_authz az;
+	char ka[512];
+	char *token = NULL;
+	int rc = -1;
+
+	memset(&az, 0, sizeof(az));
+	if (post(a, "authorization", url, NULL, 1, NULL, r) != 0)
+		return -1;
+	if (r->status != 200 || acme_parse_authz(r->body, r->len, &az) != 0) {
+		report("authorization", r);
+		return -1;
+	}
+	if (strcmp(az.status, "valid") == 0) {
+		log_event(LOG_LEVEL_INFO, "ACME_AUTHZ", "name", az.identifier,
+			  "status", "valid", "reused", "yes", NULL);
+		rc = 0;
+		goto out;
+	}
+	if (strcmp(az.status, "pending") != 0 || az.http01.type == NULL) {
+		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step",
+			  "authorization", "name", az.identifier, "status",
+			  az.status, "error",
+			  az.http01.type == NULL ? "no http-01 challenge"
+						 : "not pending",
+			  NULL);
+		goto out;
+	}
+	if (jws_key_authorization(az.http01.token, a->thumb, ka,
+				  sizeof(ka)) != 0 ||
+	    (token = strdup(az.http01.token)) == NULL ||
+	    challenge_map_set(a->map, token, ka) != 0) {
+		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", "challenge",
+			  "error", "cannot publish token", NULL);
+		goto out;
+	}
+	log_event(LOG_LEVEL_INFO, "ACME_CHALLENGE", "name", az.identifier,
+		  "type", "http-01", "status", "published", NULL);
+	if (post(a, "challenge", az.http01.url, "{}", 1, NULL, r) != 0)
+		goto out;
+	if (r->status != 200) {
+		report("challenge", r);
+		goto out;
+	}
+	if (poll_until(a, "authorization", url, waiting, r, p_authz, &az,
+		       c_authz, s_authz) != 0)
+		goto out;
+	if (strcmp(az.status, "valid") != 0) {
+		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", "validation",
+			  "name", az.identifier, "status", az.status, "type",
+			  az.http01.error.type, "detail",
+			  az.http01.error.detail, NULL);
+		goto out;
+	}
+	log_event(LOG_LEVEL_INFO, "ACME_AUTHZ", "name", az.identifier,
+		  "status", "valid", NULL);
+	rc = 0;
+out:
+	if (token != NULL) {
+		challenge_map_del(a->map, token);
+		free(token);
+	}
+	acme_authz_clear(&az);
+	return rc;
+}
+
+/* Serve a chain + key: inspect, swap into the store, remember dates. */
+static int install(struct acme *a, const char *chain, size_t chain_len,
+		   const char *key, size_t key_len, const char *event)
+{
+	struct acme_cert_info info;
+	struct tls_bundle *b = NULL;
+	char err[200], nb[32], na[32], ra[32], names[1024];
+
+	if (acme_cert_inspect(chain, chain_len, a->cfg->acme_domains,
+			      a->cfg->n_acme_domains, &info) != 0 ||
+	    tls_bundle_from_pem(chain, chain_len, key, key_len, &b, err,
+				sizeof(err)) != 0) {
+		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", event,
+			  "error", "certificate or key unusable", NULL);
+		return -1;
+	}
+	tls_store_set(a->store, b);
+	a->have_cert = 1;
+	a->names_match = info.names_match;
+	a->not_before = info.not_before;
+	a->not_after = info.not_after;
+	iso_time(info.not_before, nb, sizeof(nb));
+	iso_time(info.not_after, na, sizeof(na));
+	iso_time(info.not_after - (info.not_after - info.not_before) / 3, ra,
+		 sizeof(ra));
+	join_names(a->cfg, names, sizeof(names));
+	log_event(LOG_LEVEL_INFO, event, "serial", info.serial, "names",
+		  names, "not_before", nb, "not_after", na, "renew_after", ra,
+		  "names_match", info.names_match ? "yes" : "no", NULL);
+	return 0;
+}
+
+static int issue(struct acme *a)
+{
+	static const char *const order_waiting[] = {"pending", "ready",
+						    "processing", NULL};
+	struct http_resp r;
+	struct acme_order ord;
+	struct acme_cert_cache cc;
+	gnutls_privkey_t ckey = NULL;
+	gnutls_datum_t csr = {NULL, 0};
+	char *payload = NULL, *csr64 = NULL, *order_url = NULL, *fin = NULL;
+	char *key_pem = NULL, names[1024];
+	size_t key_len = 0, i;
+	int rc = -1, attempt;
+
+	memset(&r, 0, sizeof(r));
+	memset(&ord, 0, sizeof(ord));
+	memset(&cc, 0, sizeof(cc));
+	join_names(a->cfg, names, sizeof(names));
+	if (fetch_directory(a, &r) != 0 || load_account(a) != 0)
+		goto out;
+	payload = acme_order_payload(a->cfg->acme_domains,
+				     a->cfg->n_acme_domains);
+	if (payload == NULL)
+		goto out;
+	/* A CA that forgot the account (a reset test CA, a deactivated
+	 * account) gets one new registration with the same key. */
+	for (attempt = 0;; attempt++) {
+		if (register_account(a, &r) != 0)
+			goto out;
+		if (post(a, "newOrder", a->dir.new_order, payload, 1, NULL,
+			 &r) != 0)
+			goto out;
+		if (r.status == 201)
+			break;
+		if (attempt == 0 &&
+		    (resp_is_problem(&r, "accountDoesNotExist") ||
+		     resp_is_problem(&r, "unauthorized"))) {
+			log_event(LOG_LEVEL_WARN, "ACME_ACCOUNT", "status",
+				  "unknown to the CA", "action", "re-register",
+				  NULL);
+			free(a->acct.url);
+			a->acct.url = NULL;
+			continue;
+		}
+		report("newOrder", &r);
+		goto out;
+	}
+	if (r.location[0] == '\0' ||
+	    acme_parse_order(r.body, r.len, &ord) != 0 ||
+	    (order_url = strdup(r.location)) == NULL) {
+		report("newOrder", &r);
+		goto out;
+	}
+	log_event(LOG_LEVEL_INFO, "ACME_ORDER", "status", ord.status, "url",
+		  order_url, "names", names, NULL);
+	for (i = 0; i < ord.n_authzs; i++)
+		if (authorize(a, ord.authzs[i], &r) != 0)
+			goto out;
+
+	/* Finalize with a CSR for a fresh key: SANs exactly the names. */
+	if (jws_key_generate_pem(&key_pem, &key_len) != 0 ||
+	    jws_key_import_pem(key_pem, key_len, &ckey) != 0 ||
+	    acme_csr_der(ckey, a->cfg->acme_domains, a->cfg->n_acme_domains,
+			 &csr) != 0 ||
+	    (csr64 = jws_b64url(csr.data, csr.size)) == NULL ||
+	    (fin = strdup(ord.finalize)) == NULL) {
+		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", "csr",
+			  "error", "cannot make the key or CSR", NULL);
+		goto out;
+	}
+	free(payload);
+	payload = NULL;
+	{
+		json_t *pl = json_pack("{s:s}", "csr", csr64);
+
+		payload = pl != NULL ? json_dumps(pl, JSON_COMPACT) : NULL;
+		json_decref(pl);
+	}
+	if (payload == NULL ||
+	    post(a, "finalize", fin, payload, 1, NULL, &r) != 0)
+		goto out;
+	if (r.status != 200) {
+		report("finalize", &r);
+		goto out;
+	}
+	log_event(LOG_LEVEL_INFO, "ACME_FINALIZE", "status", "submitted",
+		  "url", order_url, NULL);
+	if (poll_until(a, "order", order_url, order_waiting, &r, p_order,
+		       &ord, c_order, s_order) != 0)
+		goto out;
+	if (strcmp(ord.status, "valid") != 0 || ord.certificate == NULL) {
+		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", "order",
+			  "status", ord.status, "type", ord.error.type,
+			  "detail", ord.error.detail, NULL);
+		goto out;
+	}
+	if (post(a, "certificate", ord.certificate, NULL, 1,
+		 "Accept: application/pem-certificate-chain", &r) != 0)
+		goto out;
+	if (r.status != 200 || r.len == 0 ||
+	    memchr(r.body, 0, r.len) != NULL) {
+		report("certificate", &r);
+		goto out;
+	}
+	if (install(a, r.body, r.len, key_pem, key_len, "ACME_CERT_ISSUED") !=
+	    0)
+		goto out;
+	cc.names = a->cfg->acme_domains;
+	cc.n_names = a->cfg->n_acme_domains;
+	cc.chain = r.body;
+	cc.chain_len = r.len;
+	cc.key = key_pem;
+	cc.key_len = key_len;
+	/* A cache failure is logged; the certificate still serves. */
+	(void)acme_store_save_cert(a->cfg->acme_cache_dir, &cc);
+	rc = 0;
+out:
+	if (key_pem != NULL) {
+		explicit_bzero(key_pem, key_len);
+		free(key_pem);
+	}
+	if (ckey != NULL)
+		gnutls_privkey_deinit(ckey);
+	gnutls_free(csr.data);
+	free(csr64);
+	free(payload);
+	free(order_url);
+	free(fin);
+	acme_order_clear(&ord);
+	resp_reset(&r);
+	free(r.body);
+	return rc;
+}
+
+/* ---- behaviour over time ---- */
+
+static time_t renew_at(const struct acme *a)
+{
+	return a->not_after - (a->not_after - a->not_before) / 3;
+}
+
+/* Milliseconds to wait before the next attempt, 0 = now. */
+static long next_delay(struct acme *a)
+{
+	time_t now = time(NULL), due;
+	long ms;
+
+	if (!a->have_cert || !a->names_match)
+		return 0;
+	due = renew_at(a);
+	if (now >= due)
+		return 0;
+	ms = (due - now) > (time_t)(LONG_MAX / 1000) ? LONG_MAX
+						     : (long)(due - now) * 1000;
+	if (ms > a->check_ms)
+		ms = jitter(a->check_ms, 10);
+	return ms;
+}
+
+static void *acme_main(void *arg)
+{
+	struct acme *a = arg;
+
+	for (;;) {
+		long ms = next_delay(a);
+		char s[24];
+
+		if (ms > 0) {
+			if (wait_ms(a, ms))
+				break;
+			continue; /* re-check: the clock may have moved */
+		}
+		if (a->have_cert) {
+			char na[32];
+
+			iso_time(a->not_after, na, sizeof(na));
+			log_event(LOG_LEVEL_INFO, "ACME_RENEW", "reason",
+				  a->names_match ? "due" : "names changed",
+				  "not_after", na, NULL);
+		}
+		if (issue(a) == 0) {
+			a->failures = 0;
+			continue;
+		}
+		if (atomic_load(&a->stopping))
+			break;
+		a->failures++;
+		ms = a->backoff_base_ms;
+		for (unsigned i = 1; i < a->failures && ms < a->backoff_max_ms;
+		     i++)
+			ms *= 2;
+		if (ms > a->backoff_max_ms)
+			ms = a->backoff_max_ms;
+		ms = jitter(ms, 20);
+		snprintf(s, sizeof(s), "%ld", ms);
+		{
+			char f[16];
+
+			snprintf(f, sizeof(f), "%u", a->failures);
+			log_event(LOG_LEVEL_WARN, "ACME_RETRY", "in_ms", s,
+				  "failures", f, "serving",
+				  a->have_cert ? "previous certificate"
+					       : "nothing", NULL);
+		}
+		if (wait_ms(a, ms))
+			break;
+	}
+	return NULL;
+}
+
+/* Serve the cached certificate if it is still valid. */
+static void load_cache(struct acme *a)
+{
+	struct acme_cert_cache cc;
+	struct acme_cert_info info;
+	const char *why = NULL;
+	int rc;
+
+	rc = acme_store_load_cert(a->cfg->acme_cache_dir, &cc);
+	if (rc != 1) {
+		log_event(LOG_LEVEL_INFO, "ACME_CACHE", "status",
+			  rc == 0 ? "empty" : "unreadable", NULL);
+		return;
+	}
+	if (acme_cert_inspect(cc.chain, cc.chain_len, a->cfg->acme_domains,
+			      a->cfg->n_acme_domains, &info) != 0)
+		why = "certificate unreadable";
+	else if (info.not_after <= time(NULL))
+		why = "expired";
+	if (why == NULL && install(a, cc.chain, cc.chain_len, cc.key,
+				   cc.key_len, "ACME_CERT_LOADED") != 0)
+		why = "certificate or key unusable";
+	if (why != NULL)
+		log_event(LOG_LEVEL_WARN, "ACME_CACHE", "status", "ignored",
+			  "reason", why, NULL);
+	else if (!a->names_match)
+		log_event(LOG_LEVEL_INFO, "ACME_CACHE", "status",
+			  "names changed", "action", "ordering", NULL);
+	acme_cert_cache_clear(&cc);
+}
+
+int acme_start(const struct config *cfg, struct tls_store *store,
+	       struct challenge_map *map, struct acme **out, char *err,
+	       size_t errsz)
+{
+	pthread_condattr_t ca;
+	struct acme *a;
+	char names[1024];
+
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	a->cfg = cfg;
+	a->store = store;
+	a->map = map;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&a->stopping, 0);
+	a->backoff_base_ms = env_ms("ALKPROXY_ACME_BACKOFF_BASE_MS",
+				    BACKOFF_BASE_MS);
+	a->backoff_max_ms = env_ms("ALKPROXY_ACME_BACKOFF_MAX_MS",
+				   BACKOFF_MAX_MS);
+	a->check_ms = env_ms("ALKPROXY_ACME_CHECK_INTERVAL_MS",
+			     CHECK_INTERVAL_MS);
+	a->curl = curl_easy_init();
+	if (a->curl == NULL) {
+		snprintf(err, errsz, "cannot create the ACME HTTP client");
+		goto fail;
+	}
+	join_names(cfg, names, sizeof(names));
+	log_event(LOG_LEVEL_INFO, "ACME_START", "directory",
+		  cfg->acme_directory, "names", names, "cache",
+		  cfg->acme_cache_dir, NULL);
+	load_cache(a);
+	if (pthread_create(&a->thread, NULL, acme_main, a) != 0) {
+		snprintf(err, errsz, "cannot start the ACME thread");
+		goto fail;
+	}
+	a->started = 1;
+	*out = a;
+	return 0;
+fail:
+	acme_stop(a);
+	return -1;
+}
+
+void acme_stop(struct acme *a)
+{
+	if (a == NULL)
+		return;
+	atomic_store(&a->stopping, 1);
+	pthread_mutex_lock(&a->mu);
+	a->stop_req = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	if (a->started)
+		pthread_join(a->thread, NULL);
+	if (a->curl != NULL)
+		curl_easy_cleanup(a->curl);
+	acme_directory_clear(&a->dir);
+	acme_account_clear(&a->acct);
+	if (a->acct_key != NULL)
+		gnutls_privkey_deinit(a->acct_key);
+	explicit_bzero(a->nonce, sizeof(a->nonce));
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * acme_msg: the ACME (RFC 8555) documents the client reads and the
+ * certificate material it makes — parsers for directory, account, order,
+ * authorization, challenge and problem documents (untrusted bytes from the
+ * network: bounded, validated, fuzzed), the CSR, and the checks applied to
+ * an issued or cached certificate. No state; any thread.
+ */
+#ifndef AP_ACME_MSG_H
+#define AP_ACME_MSG_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <gnutls/abstract.h>
+
+/* Hard caps on what a server document may hold. */
+#define ACME_MSG_MAX_DOC (256 * 1024)
+#define ACME_MSG_MAX_URL 2048
+#define ACME_MSG_MAX_AUTHZ 100
+#define ACME_MSG_MAX_TEXT 1024
+
+/* Every parser: returns 0 and fills *out (free with the matching _clear,
+ * which also accepts a zeroed struct), or -1 with *out zeroed. Every URL
+ * must be https://, at most ACME_MSG_MAX_URL bytes of printable ASCII
+ * without spaces; other strings are bounded by ACME_MSG_MAX_TEXT. */
+
+struct acme_directory {
+	char *new_nonce, *new_account, *new_order;
+	char *terms; /* meta.termsOfService, may be NULL */
+};
+int acme_parse_directory(const char *buf, size_t len,
+			 struct acme_directory *out);
+void acme_directory_clear(struct acme_directory *d);
+
+struct acme_problem {
+	char *type;   /* e.g. urn:ietf:params:acme:error:badNonce; may be NULL */
+	char *detail; /* may be NULL */
+};
+int acme_parse_problem(const char *buf, size_t len, struct acme_problem *out);
+void acme_problem_clear(struct acme_problem *p);
+/* Does p->type end with ":error:NAME"? */
+int acme_problem_is(const struct acme_problem *p, const char *name);
+
+struct acme_account_doc {
+	char *status; /* valid | deactivated | revoked */
+};
+int acme_parse_account(const char *buf, size_t len,
+		       struct acme_account_doc *out);
+void acme_account_doc_clear(struct acme_account_doc *a);
+
+struct acme_order {
+	char *status; /* pending | ready | processing | valid | invalid */
+	char **authzs;
+	size_t n_authzs;
+	char *finalize;
+	char *certificate; /* when valid */
+	struct acme_problem error; /* when invalid, if given */
+};
+int acme_parse_order(const char *buf, size_t len, struct acme_order *out);
+void acme_order_clear(struct acme_order *o);
+
+struct acme_challenge {
+	char *type, *status, *url;
+	char *token; /* base64url, checked */
+	struct acme_problem error;
+};
+int acme_parse_challenge(const char *buf, size_t len,
+			 struct acme_challenge *out);
+void acme_challenge_clear(struct acme_challenge *c);
+
+struct acme_authz {
+	char *status;
+	char *identifier; /* the dns name */
+	struct acme_challenge http01; /* type NULL if the server offered none */
+};
+int acme_parse_authz(const char *buf, size_t len, struct acme_authz *out);
+void acme_authz_clear(struct acme_authz *a);
+
+/* newOrder payload {"identifiers":[{"type":"dns","value":N}…]} (malloc'd). */
+char *acme_order_payload(char *const *names, size_t n);
+
+/* A DER PKCS#10 request signed by key: CN = names[0], subjectAltName = the
+ * names, in order. *der is gnutls-allocated (gnutls_free). Returns 0/-1. */
+int acme_csr_der(gnutls_privkey_t key, char *const *names, size_t n,
+		 gnutls_datum_t *der);
+
+/* Facts about the leaf (first) certificate of a PEM chain. */
+struct acme_cert_info {
+	time_t not_before, not_after;
+	char serial[80]; /* hex */
+	int names_match; /* its DNS SANs are exactly the given set */
+};
+int acme_cert_inspect(const char *pem, size_t len, char *const *names,
+		      size_t n, struct acme_cert_info *out);
+
+#endif

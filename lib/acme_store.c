@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * acme_store: the account and certificate cache in acme_cache_dir, as
+ * jansson JSON files written atomically with mode 0600 (see acme_store.h).
+ * Threads: the ACME thread only. The process umask is left alone (it is
+ * process-wide and other threads create files); every file and directory
+ * is created with an explicit mode instead and fchmod'ed to it, so a loose
+ * umask cannot widen it. Key material read or written here is wiped from
+ * the buffers that held it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "acme_store.h"
+#include "log.h"
+
+#define ACCOUNT_FILE "account.json"
+#define CERT_FILE "certificate.json"
+#define STORE_VERSION 1
+/* Bounds on what a cached file may hold. */
+#define STORE_MAX_NAMES 100
+#define STORE_MAX_STR (256 * 1024)
+
+static void wipe_free(char *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, len);
+	free(p);
+}
+
+int acme_store_ensure_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir), i;
+	struct stat st;
+
+	if (len == 0 || len >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(path, dir, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return -1;
+		path[i] = i < len ? '/' : '\0';
+	}
+	if (stat(dir, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	/* Our own directory: keep it private even if it pre-existed. */
+	if ((st.st_mode & 077) != 0 && st.st_uid == geteuid())
+		(void)chmod(dir, 0700);
+	return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int acme_store_write_atomic(const char *dir, const char *name,
+			    const void *data, size_t len)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+	int fd = -1, dfd = -1, rc = -1, saved;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name) >=
+		    sizeof(tmp) ||
+	    (size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >=
+		    sizeof(dst)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != 0 ||
+	    fsync(fd) != 0)
+		goto out;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, dst) != 0)
+		goto out;
+	tmp[0] = '\0';
+	/* The rename is durable only once the directory is on disk. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0)
+		goto out;
+	rc = 0;
+out:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	if (tmp[0] != '\0')
+		unlink(tmp);
+	errno = saved;
+	return rc;
+}
+
+/* Read dir/name whole. Returns 1 with *buf (NUL-terminated, caller wipes
+ * and frees), 0 if absent, -1 on error (errno set). */
+static int read_whole(const char *dir, const char *name, char **buf,
+		      size_t *len)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	size_t got = 0;
+	char *b = NULL;
+	int fd, rc = -1;
+
+	*buf = NULL;
+	*len = 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &st) != 0)
+		goto out;
+	if (!S_ISREG(st.st_mode) || st.st_size > ACME_STORE_MAX_FILE) {
+		errno = EFBIG;
+		goto out;
+	}
+	b = malloc((size_t)st.st_size + 1);
+	if (b == NULL)
+		goto out;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	b[got] = '\0';
+	*buf = b;
+	*len = got;
+	b = NULL;
+	rc = 1;
+out:
+	if (b != NULL)
+		wipe_free(b, (size_t)st.st_size + 1);
+	close(fd);
+	return rc;
+}
+
+/* A file that cannot be used: say so and move it out of the way, so the
+ * next save starts clean and the bad copy stays for inspection. */
+static void quarantine(const char *dir, const char *name, const char *why)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+
+	log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file", name, "error",
+		  why, "action", "ignored, will be recreated", NULL);
+	if ((size_t)snprintf(from, sizeof(from), "%s/%s", dir, name) >=
+		    sizeof(from) ||
+	    (size_t)snprintf(to, sizeof(to), "%s/%s.corrupt", dir, name) >=
+		    sizeof(to))
+		return;
+	(void)rename(from, to);
+}
+
+/* A string member of at most STORE_MAX_STR bytes, copied; NULL if absent
+ * or of the wrong type. */
+static char *get_str(json_t *obj, const char *key, size_t *len)
+{
+	json_t *v = json_object_get(obj, key);
+	char *s;
+	size_t n;
+
+	if (!json_is_string(v))
+		return NULL;
+	n = json_string_length(v);
+	if (n == 0 || n > STORE_MAX_STR || memchr(json_string_value(v), 0, n))
+		return NULL;
+	s = malloc(n + 1);
+	if (s == NULL)
+		return NULL;
+	memcpy(s, json_string_value(v), n + 1);
+	if (len != NULL)
+		*len = n;
+	return s;
+}
+
+void acme_account_clear(struct acme_account *a)
+{
+	if (a == NULL)
+		return;
+	free(a->directory);
+	free(a->url);
+	wipe_free(a->key_pem, a->key_len);
+	memset(a, 0, sizeof(*a));
+}
+
+int acme_store_load_account(const char *dir, const char *directory_url,
+			    struct acme_account *a)
+{
+	json_error_t jerr;
+	json_t *root = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	rc = read_whole(dir, ACCOUNT_FILE, &buf, &len);
+	if (rc <= 0) {
+		if (rc < 0)
+			log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file",
+				  ACCOUNT_FILE, "error", strerror(errno),
+				  NULL);
+		return rc;
+	}
+	rc = 0;
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL || !json_is_object(root)) {
+		quarantine(dir, ACCOUNT_FILE,
+			   root == NULL ? jerr.text : "not a JSON object");
+		goto out;
+	}
+	if (json_integer_value(json_object_get(root, "version")) !=
+		    STORE_VERSION ||
+	    (a->directory = get_str(root, "directory", NULL)) == NULL ||
+	    (a->key_pem = get_str(root, "key", &a->key_len)) == NULL) {
+		acme_account_clear(a);
+		quarantine(dir, ACCOUNT_FILE, "missing or invalid members");
+		goto out;
+	}
+	a->url = get_str(root, "url", NULL); /* may be absent */
+	if (strcmp(a->directory, directory_url) != 0) {
+		/* An account belongs to one CA: start afresh (the old file
+		 * is replaced when the new account is saved). */
+		log_event(LOG_LEVEL_WARN, "ACME_ACCOUNT", "status",
+			  "other directory", "cached", a->directory,
+			  "directory", directory_url, NULL);
+		acme_account_clear(a);
+		goto out;
+	}
+	rc = 1;
+out:
+	if (root != NULL) {
+		/* The parsed tree holds a copy of the key: wipe it too. */
+		json_t *k = json_object_get(root, "key");
+
+		if (json_is_string(k))
+			explicit_bzero((char *)(uintptr_t)json_string_value(k),
+				       json_string_length(k));
+		json_decref(root);
+	}
+	wipe_free(buf, len);
+	return rc;
+}
+
+/* Serialize root, write it atomically, wipe the text. */
+static int save_json(const char *dir, const char *name, json_t *root)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+	if (text == NULL)
+		return -1;
+	len = strlen(text);
+	rc = acme_store_write_atomic(dir, name, text, len);
+	if (rc != 0)
+		log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file", name,
+			  "error", strerror(errno), NULL);
+	explicit_bzero(text, len);
+	free(text);
+	return rc;
+}
+
+/* jansson copies strings it is given; wipe its copy of a key. */
+static void wipe_member(json_t *root, const char *key)
+{
+	json_t *k = json_object_get(root, key);
+
+	if (json_is_string(k))
+		explicit_bzero((char *)(uintptr_t)json_string_value(k),
+			       json_string_length(k));
+}
+
+int acme_store_save_account(const char *dir, const struct acme_account *a)
+{
+	json_t *root;
+	int rc = -1;
+
+	root = json_pack("{s:i, s:s, s:s%, s:s?}", "version", STORE_VERSION,
+			 "directory", a->directory, "key", a->key_pem,
+			 a->key_len, "url", a->url);
+	if (root == NULL)
+		return -1;
+	rc = save_json(dir, ACCOUNT_FILE, root);
+	wipe_member(root, "key");
+	json_decref(root);
+	return rc;
+}
+
+void acme_cert_cache_clear(struct acme_cert_cache *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n_names; i++)
+		free(c->names[i]);
+	free(c->names);
+	free(c->chain);
+	wipe_free(c->key, c->key_len);
+	memset(c, 0, sizeof(*c));
+}
+
+int acme_store_load_cert(const char *dir, struct acme_cert_cache *c)
+{
+	json_error_t jerr;
+	json_t *root = NULL, *names, *v;
+	char *buf = NULL;
+	size_t len = 0, i;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	rc = read_whole(dir, CERT_FILE, &buf, &len);
+	if (rc <= 0) {
+		if (rc < 0)
+			log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file",
+				  CERT_FILE, "error", strerror(errno), NULL);
+		return rc;
+	}
+	rc = 0;
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL || !json_is_object(root)) {
+		quarantine(dir, CERT_FILE,
+			   root == NULL ? jerr.text : "not a JSON object");
+		goto out;
+	}
+	names = json_object_get(root, "names");
+	if (json_integer_value(json_object_get(root, "version")) !=
+		    STORE_VERSION ||
+	    !json_is_array(names) || json_array_size(names) == 0 ||
+	    json_array_size(names) > STORE_MAX_NAMES ||
+	    (c->chain = get_str(root, "chain", &c->chain_len)) == NULL ||
+	    (c->key = get_str(root, "key", &c->key_len)) == NULL)
+		goto bad;
+	c->names = calloc(json_array_size(names), sizeof(*c->names));
+	if (c->names == NULL)
+		goto bad;
+	json_array_foreach(names, i, v)
+	{
+		if (!json_is_string(v) || json_string_length(v) == 0 ||
+		    json_string_length(v) > 253)
+			goto bad;
+		c->names[i] = strdup(json_string_value(v));
+		if (c->names[i] == NULL)
+			goto bad;
+		c->n_names = i + 1;
+	}
+	rc = 1;
+	goto out;
+bad:
+	acme_cert_cache_clear(c);
+	quarantine(dir, CERT_FILE, "missing or invalid members");
+out:
+	if (root != NULL) {
+		wipe_member(root, "key");
+		json_decref(root);
+	}
+	wipe_free(buf, len);
+	return rc;
+}
+
+int acme_store_save_cert(const char *dir, const struct acme_cert_cache *c)
+{
+	json_t *root = NULL, *names;
+	size_t i;
+	int rc = -1;
+
+	names = json_array();
+	if (names == NULL)
+		return -1;
+	for (i = 0; i < c->n_names; i++)
+		if (json_array_append_new(names, json_string(c->names[i])) !=
+		    0)
+			goto out;
+	root = json_pack("{s:i, s:O, s:s%, s:s%}", "version", STORE_VERSION,
+			 "names", names, "chain", c->chain, c->chain_len,
+			 "key", c->key, c->key_len);
+	if (root == NULL)
+		goto out;
+	rc = save_json(dir, CERT_FILE, root);
+	wipe_member(root, "key");
+out:
+	json_decref(names);
+	json_decref(root);
+	return rc;
+}

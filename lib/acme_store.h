@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * acme_store: the files the ACME client keeps in acme_cache_dir (SPEC F6).
+ *   account.json      {"version":1,"directory":URL,"url":ACCOUNT_URL|null,
+ *                      "key":PKCS#8 PEM}  — the account key and URL
+ *   certificate.json  {"version":1,"names":[…],"chain":PEM,"key":PEM}
+ *                     — the issued chain and its private key, in one file
+ *                       so they can never be out of step
+ * Every file is mode 0600, written atomically (temp file in the same
+ * directory, fsync, rename, fsync of the directory) under a 077 umask.
+ * A corrupt or partial file is logged (ACME_STORE_ERROR), moved aside to
+ * NAME.corrupt and treated as absent: the client then registers a new
+ * account or orders a new certificate. Only the ACME thread (and tests)
+ * call these functions.
+ */
+#ifndef AP_ACME_STORE_H
+#define AP_ACME_STORE_H
+
+#include <stddef.h>
+
+/* Largest file the store reads back. */
+#define ACME_STORE_MAX_FILE (1024 * 1024)
+
+struct acme_account {
+	char *directory; /* directory URL the account belongs to */
+	char *url;       /* account URL (kid); NULL until registered */
+	char *key_pem;   /* PKCS#8 PEM, NUL-terminated; wiped on clear */
+	size_t key_len;
+};
+
+struct acme_cert_cache {
+	char **names; /* the names the certificate was ordered for */
+	size_t n_names;
+	char *chain; /* PEM chain, NUL-terminated */
+	size_t chain_len;
+	char *key;   /* PEM private key, NUL-terminated; wiped on clear */
+	size_t key_len;
+};
+
+/* Create dir (and missing parents) with mode 0700. Returns 0 or -1. */
+int acme_store_ensure_dir(const char *dir);
+
+/* Write data to dir/name atomically with mode 0600. Returns 0 or -1 (errno
+ * kept); on failure the previous file, if any, is untouched. */
+int acme_store_write_atomic(const char *dir, const char *name,
+			    const void *data, size_t len);
+
+/* Load account.json into *a. Returns 1 if loaded, 0 if absent, corrupt
+ * (logged, moved aside) or for another directory, -1 on I/O error. On
+ * return other than 1, *a is empty. Free with acme_account_clear. */
+int acme_store_load_account(const char *dir, const char *directory_url,
+			    struct acme_account *a);
+int acme_store_save_account(const char *dir, const struct acme_account *a);
+/* Wipe the key and free every member; a may be zeroed or NULL. */
+void acme_account_clear(struct acme_account *a);
+
+/* Load certificate.json. Returns 1, 0 (absent or corrupt, logged) or -1.
+ * The caller checks the certificate itself (names, dates, key). */
+int acme_store_load_cert(const char *dir, struct acme_cert_cache *c);
+int acme_store_save_cert(const char *dir, const struct acme_cert_cache *c);
+void acme_cert_cache_clear(struct acme_cert_cache *c);
+
+#endif

@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * httpd80: the plain HTTP listener (SPEC F7) and the ACME challenge map.
+ * Owns one libmicrohttpd daemon in poll mode with one internal thread:
+ * every request is answered at once from memory (a token, a redirect or
+ * an error), so one thread, small pools and short timeouts are enough.
+ * Threads: the daemon's thread runs the callbacks below; the main thread
+ * starts and stops it; the ACME thread writes the challenge map, which is
+ * the only state shared with it (under the map's mutex).
+ * The Location header is assembled only from a Host that passed
+ * config_normalize_host and a request-target of printable ASCII, so no
+ * client byte can split a header or point the redirect elsewhere.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <microhttpd.h>
+
+#include "httpd80.h"
+#include "log.h"
+#include "server.h"
+
+#define CHALLENGE_PREFIX "/.well-known/acme-challenge/"
+#define HTTPD80_MEMORY (16 * 1024)
+#define HTTPD80_TIMEOUT_SECS 10
+#define HTTPD80_MAX_CONNS 256
+
+/* ---- challenge map ---- */
+
+struct challenge_entry {
+	char *token;
+	char *key_auth;
+};
+
+struct challenge_map {
+	pthread_mutex_t mu;
+	struct challenge_entry e[CHALLENGE_MAP_MAX];
+	size_t n;
+};
+
+struct challenge_map *challenge_map_new(void)
+{
+	struct challenge_map *m = calloc(1, sizeof(*m));
+
+	if (m != NULL)
+		pthread_mutex_init(&m->mu, NULL);
+	return m;
+}
+
+void challenge_map_free(struct challenge_map *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->n; i++) {
+		free(m->e[i].token);
+		free(m->e[i].key_auth);
+	}
+	pthread_mutex_destroy(&m->mu);
+	free(m);
+}
+
+int challenge_map_set(struct challenge_map *m, const char *token,
+		      const char *key_auth)
+{
+	char *t = strdup(token), *k = strdup(key_auth);
+	size_t i;
+	int rc = -1;
+
+	if (t == NULL || k == NULL)
+		goto out;
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < m->n; i++)
+		if (strcmp(m->e[i].token, token) == 0)
+			break;
+	if (i < m->n) {
+		free(m->e[i].key_auth);
+		m->e[i].key_auth = k;
+		free(t);
+		t = k = NULL;
+		rc = 0;
+	} else if (m->n < CHALLENGE_MAP_MAX) {
+		m->e[m->n].token = t;
+		m->e[m->n].key_auth = k;
+		m->n++;
+		t = k = NULL;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&m->mu);
+out:
+	free(t);
+	free(k);
+	return rc;
+}
+
+void challenge_map_del(struct challenge_map *m, const char *token)
+{
+	size_t i;
+
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < m->n; i++) {
+		if (strcmp(m->e[i].token, token) != 0)
+			continue;
+		free(m->e[i].token);
+		free(m->e[i].key_auth);
+		m->e[i] = m->e[--m->n];
+		break;
+	}
+	pthread_mutex_unlock(&m->mu);
+}
+
+int challenge_map_get(struct challenge_map *m, const char *token,
+		      size_t token_len, char *out, size_t outsz)
+{
+	size_t i;
+	int rc = -1;
+
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < m->n; i++) {
+		const char *t = m->e[i].token;
+
+		if (strlen(t) == token_len &&
+		    memcmp(t, token, token_len) == 0) {
+			if (strlen(m->e[i].key_auth) < outsz) {
+				strcpy(out, m->e[i].key_auth);
+				rc = 0;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+/* ---- redirect target ---- */
+
+static int target_char_ok(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f;
+}
+
+int httpd80_location(const char *host, size_t host_len, const char *target,
+		     unsigned https_port, char *out, size_t outsz)
+{
+	char name[256], port[8] = "";
+	const char *path = target;
+	size_t i, tl;
+	int n;
+
+	if (target == NULL)
+		return -1;
+	tl = strlen(target);
+	if (tl == 0 || tl > HTTPD80_MAX_TARGET)
+		return -1;
+	for (i = 0; i < tl; i++)
+		if (!target_char_ok((unsigned char)target[i]))
+			return -1;
+	/* absolute-form names the host itself and wins over Host (F1). */
+	if (strncasecmp(target, "http://", 7) == 0 ||
+	    strncasecmp(target, "https://", 8) == 0) {
+		const char *auth = strchr(target, ':') + 3;
+
+		path = auth + strcspn(auth, "/?#");
+		host = auth;
+		host_len = (size_t)(path - auth);
+	} else if (target[0] != '/') {
+		return -1; /* authority-form, asterisk-form, garbage */
+	}
+	if (host == NULL ||
+	    config_normalize_host(host, host_len, name, sizeof(name)) != 0)
+		return -1;
+	if (https_port != 443)
+		snprintf(port, sizeof(port), ":%u", https_port);
+	n = snprintf(out, outsz, "https://%s%s%s%s", name, port,
+		     path[0] == '/' ? "" : "/", path);
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
+/* ---- the daemon ---- */
+
+struct httpd80 {
+	struct MHD_Daemon *d;
+	const struct config *cfg;
+	struct server *srv;
+	struct challenge_map *map;
+	unsigned https_port;
+	unsigned port;
+};
+
+struct req80 {
+	int too_long;
+	char target[];
+};
+
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	size_t n = uri != NULL ? strlen(uri) : 0;
+	struct req80 *r;
+
+	(void)cls;
+	(void)conn;
+	if (n > HTTPD80_MAX_TARGET) {
+		r = calloc(1, sizeof(*r) + 1);
+		if (r != NULL)
+			r->too_long = 1;
+		return r;
+	}
+	r = calloc(1, sizeof(*r) + n + 1);
+	if (r != NULL && n > 0)
+		memcpy(r->target, uri, n);
+	return r;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	free(*req_cls);
+	*req_cls = NULL;
+}
+
+static enum MHD_Result count_hosts(void *cls, enum MHD_ValueKind kind,
+				   const char *key, const char *value)
+{
+	unsigned *n = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, "Host") == 0)
+		(*n)++;
+	return MHD_YES;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
+			     const char *body, const char *ctype,
+			     const char *location)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result r;
+
+	resp = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
+					       MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	if (MHD_add_response_header(resp, "Content-Type", ctype) != MHD_YES ||
+	    (location != NULL &&
+	     MHD_add_response_header(resp, "Location", location) != MHD_YES)) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	r = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static void client_ip(struct MHD_Connection *conn, char *out, size_t outsz)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	snprintf(out, outsz, "-");
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	sa = ci != NULL ? ci->client_addr : NULL;
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+			  out, (socklen_t)outsz);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+			  &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)outsz);
+}
+
+static const char text_plain[] = "text/plain; charset=utf-8";
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
+			      const char *url, const char *method,
+			      const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_cls)
+{
+	struct httpd80 *h = cls;
+	struct req80 *r = *req_cls;
+	char loc[HTTPD80_MAX_TARGET + 300], ip[64], code[8];
+	const char *host, *path;
+	unsigned status, nhosts = 0;
+	enum MHD_Result res;
+
+	(void)url;
+	(void)version;
+	(void)upload_data;
+	if (r == NULL)
+		return MHD_NO;
+	/* Bodies are not wanted here: answer at once, drop what was sent. */
+	*upload_data_size = 0;
+	path = r->target;
+	if (r->too_long) {
+		status = 414;
+		path = "-";
+		res = reply(conn, status, "URI Too Long", text_plain, NULL);
+	} else if (strncmp(r->target, CHALLENGE_PREFIX,
+			   sizeof(CHALLENGE_PREFIX) - 1) == 0) {
+		const char *tok = r->target + sizeof(CHALLENGE_PREFIX) - 1;
+		char ka[512];
+
+		if (challenge_map_get(h->map, tok, strcspn(tok, "?"), ka,
+				      sizeof(ka)) == 0) {
+			status = 200;
+			res = reply(conn, status, ka, "text/plain", NULL);
+		} else {
+			status = 404;
+			res = reply(conn, status, "Not Found", text_plain, NULL);
+		}
+	} else {
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_hosts,
+					  &nhosts);
+		host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						   "Host");
+		if (nhosts > 1 ||
+		    httpd80_location(host, host != NULL ? strlen(host) : 0,
+				     r->target, h->https_port, loc,
+				     sizeof(loc)) != 0) {
+			status = 400;
+			res = reply(conn, status, "Bad Request", text_plain,
+				    NULL);
+		} else {
+			status = 301;
+			res = reply(conn, status, "Moved Permanently",
+				    text_plain, loc);
+		}
+	}
+	client_ip(conn, ip, sizeof(ip));
+	snprintf(code, sizeof(code), "%u", status);
+	host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+	/* The query string is never logged (F9). */
+	{
+		char p[512];
+		size_t pl = strcspn(path, "?");
+
+		if (pl >= sizeof(p))
+			pl = sizeof(p) - 1;
+		memcpy(p, path, pl);
+		p[pl] = '\0';
+		log_event(LOG_LEVEL_INFO, "REQUEST", "client_ip", ip, "host",
+			  host, "method", method, "path", p, "status", code,
+			  "proto", "http", NULL);
+	}
+	return res;
+}
+
+static void mhd80_log(void *cls, const char *fm, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fm, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_event(LOG_LEVEL_DEBUG, "HTTPD", "listener", "http", "message", msg,
+		  NULL);
+}
+
+/* Same address rules as the HTTPS listener (server.c): an IPv4 or IPv6
+ * literal, the latter optionally bracketed. */
+static int bind_addr80(const char *addr, unsigned port,
+		       struct sockaddr_storage *ss, int *v6)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t len = strlen(addr);
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*v6 = 0;
+		return 0;
+	}
+	if (addr[0] == '[' && len > 2 && len < sizeof(buf) &&
+	    addr[len - 1] == ']') {
+		memcpy(buf, addr + 1, len - 2);
+		buf[len - 2] = '\0';
+		addr = buf;
+	}
+	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+		return -1;
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = htons((uint16_t)port);
+	*v6 = 1;
+	return 0;
+}
+
+int httpd80_start(const struct config *cfg, struct server *srv,
+		  struct challenge_map *map, unsigned https_port,
+		  struct httpd80 **out, char *err, size_t errsz)
+{
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *di;
+	struct httpd80 *h;
+	unsigned flags, limit;
+	char addr[80];
+	int v6;
+
+	*out = NULL;
+	if (bind_addr80(cfg->bind_addr, cfg->http_port, &ss, &v6) != 0) {
+		snprintf(err, errsz, "bind_addr %s is not an IP address",
+			 cfg->bind_addr);
+		return -1;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	h->cfg = cfg;
+	h->srv = srv;
+	h->map = map;
+	h->https_port = https_port;
+	limit = cfg->max_connections < HTTPD80_MAX_CONNS ? cfg->max_connections
+							 : HTTPD80_MAX_CONNS;
+	flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	h->d = MHD_start_daemon(
+		flags, 0, server_accept_policy, srv, handle, h,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_CONNECTION_LIMIT, limit,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD80_TIMEOUT_SECS,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD80_MEMORY,
+		MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd80_log, h,
+		MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+	if (h->d == NULL) {
+		snprintf(err, errsz, "cannot listen on %s port %u",
+			 cfg->bind_addr, cfg->http_port);
+		free(h);
+		return -1;
+	}
+	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = di != NULL ? di->port : cfg->http_port;
+	snprintf(addr, sizeof(addr), v6 ? "[%s]:%u" : "%s:%u", cfg->bind_addr,
+		 h->port);
+	log_event(LOG_LEVEL_INFO, "LISTENING", "proto", "http", "addr", addr,
+		  NULL);
+	*out = h;
+	return 0;
+}
+
+unsigned httpd80_port(const struct httpd80 *h)
+{
+	return h != NULL ? h->port : 0;
+}
+
+void httpd80_stop(struct httpd80 *h)
+{
+	if (h == NULL)
+		return;
+	MHD_stop_daemon(h->d);
+	free(h);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * httpd80: the plain HTTP listener (SPEC F7) — ACME HTTP-01 answers for
+ * live tokens and 301 redirects to HTTPS for everything else — and the
+ * challenge token map it shares with the ACME thread.
+ */
+#ifndef AP_HTTPD80_H
+#define AP_HTTPD80_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* Longest request-target the listener accepts (longer: 414). */
+#define HTTPD80_MAX_TARGET 4096
+/* Most tokens published at once (one per authorization in flight). */
+#define CHALLENGE_MAP_MAX 128
+
+/*
+ * The token → key authorization map. Written by the ACME thread, read by
+ * the listener's thread; every call takes the map's mutex, so a lookup
+ * never sees a half-written entry. Strings are copied.
+ */
+struct challenge_map;
+struct challenge_map *challenge_map_new(void);
+void challenge_map_free(struct challenge_map *m);
+/* Publish (or replace) token. Returns 0, or -1 when full / out of memory. */
+int challenge_map_set(struct challenge_map *m, const char *token,
+		      const char *key_auth);
+void challenge_map_del(struct challenge_map *m, const char *token);
+/* Copy token's key authorization into out. Returns 0, -1 if absent. */
+int challenge_map_get(struct challenge_map *m, const char *token,
+		      size_t token_len, char *out, size_t outsz);
+
+struct server;
+struct httpd80;
+
+/*
+ * Start the listener on cfg->bind_addr:cfg->http_port (0 picks a free
+ * port only if the caller asks: http_port 0 means "disabled", so callers
+ * do not start it then). Redirects name https_port (omitted when 443).
+ * srv provides the shared connection accounting. cfg, srv and map must
+ * outlive the listener. Logs LISTENING proto=http with the bound address.
+ */
+int httpd80_start(const struct config *cfg, struct server *srv,
+		  struct challenge_map *map, unsigned https_port,
+		  struct httpd80 **out, char *err, size_t errsz);
+unsigned httpd80_port(const struct httpd80 *h);
+/* Stop and free (NULL is fine). Main thread. */
+void httpd80_stop(struct httpd80 *h);
+
+/*
+ * Build the redirect Location for host (raw Host header value) and the
+ * raw request-target into out. Returns 0, or -1 when either is invalid
+ * (the caller answers 400). Exposed for the unit test.
+ */
+int httpd80_location(const char *host, size_t host_len, const char *target,
+		     unsigned https_port, char *out, size_t outsz);
+
+#endif

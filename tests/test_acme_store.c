@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * Unit tests for acme_store.c: atomic writes with mode 0600 and no
+ * leftover temp files, account and certificate round trips, and recovery
+ * from corrupt, partial, wrongly typed and foreign files (logged, moved
+ * aside, treated as absent — never a crash).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "acme_store.h"
+#include "log.h"
+#include "unit.h"
+
+static char dir[256];
+static int error_lines;
+
+static void sink(void *ud, enum log_level level, const char *event,
+		 const char *line, size_t len)
+{
+	(void)ud;
+	(void)line;
+	(void)len;
+	if (level == LOG_LEVEL_ERROR && strcmp(event, "ACME_STORE_ERROR") == 0)
+		error_lines++;
+}
+
+static void put(const char *name, const char *text)
+{
+	char p[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "w");
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static int exists(const char *name)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return access(p, F_OK) == 0;
+}
+
+static unsigned mode_of(const char *name)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return stat(p, &st) == 0 ? (unsigned)(st.st_mode & 07777) : 0;
+}
+
+static int count_entries(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d != NULL && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+static void test_atomic(void)
+{
+	char p[512], buf[64];
+	FILE *f;
+	size_t n;
+
+	umask(022); /* a loose umask must not widen the file */
+	CHECK(acme_store_write_atomic(dir, "x.json", "first", 5) == 0);
+	CHECK(acme_store_write_atomic(dir, "x.json", "second", 6) == 0);
+	CHECK(mode_of("x.json") == 0600);
+	snprintf(p, sizeof(p), "%s/x.json", dir);
+	f = fopen(p, "r");
+	n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	buf[n] = '\0';
+	if (f)
+		fclose(f);
+	CHECK_STR(buf, "second");
+	CHECK(count_entries() == 1); /* no temp file left behind */
+	/* a directory that does not exist: fails, creates nothing */
+	CHECK(acme_store_write_atomic("/nonexistent-dir-xyz", "a", "b", 1) < 0);
+	unlink(p);
+}
+
+static void test_account(void)
+{
+	struct acme_account a = {0}, b;
+	char key[] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+
+	a.directory = strdup("https://ca.test/dir");
+	a.key_pem = strdup(key);
+	a.key_len = strlen(key);
+	CHECK(acme_store_load_account(dir, "https://ca.test/dir", &b) == 0);
+	CHECK(acme_store_save_account(dir, &a) == 0);
+	CHECK(mode_of("account.json") == 0600);
+	CHECK(acme_store_load_account(dir, "https://ca.test/dir", &b) == 1);
+	CHECK_STR(b.key_pem, key);
+	CHECK(b.url == NULL);
+	acme_account_clear(&b);
+	a.url = strdup("https://ca.test/acct/7");
+	CHECK(acme_store_save_account(dir, &a) == 0);
+	CHECK(acme_store_load_account(dir, "https://ca.test/dir", &b) == 1);
+	CHECK_STR(b.url, "https://ca.test/acct/7");
+	CHECK(b.key_len == strlen(key));
+	acme_account_clear(&b);
+	/* another CA's account is not used */
+	CHECK(acme_store_load_account(dir, "https://other.test/dir", &b) == 0);
+	CHECK(b.key_pem == NULL && b.url == NULL);
+	acme_account_clear(&a);
+	acme_account_clear(NULL);
+}
+
+static void test_corrupt(void)
+{
+	static const char *const bad[] = {
+		"",
+		"{\"version\":1,\"directory\":\"https://ca.test/dir\",\"ke",
+		"[1,2,3]",
+		"{\"version\":2,\"directory\":\"https://ca.test/dir\",\"key\":\"k\"}",
+		"{\"version\":1,\"directory\":7,\"key\":\"k\"}",
+		"{\"version\":1,\"directory\":\"https://ca.test/dir\"}",
+		"{\"version\":1,\"directory\":\"https://ca.test/dir\",\"key\":\"\"}",
+		"{\"version\":1,\"version\":1}",
+		"\xff\xfe garbage",
+	};
+	struct acme_account b;
+	struct acme_cert_cache c;
+	size_t i;
+	int before;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		before = error_lines;
+		put("account.json", bad[i]);
+		CHECK(acme_store_load_account(dir, "https://ca.test/dir", &b) == 0);
+		CHECK(b.key_pem == NULL);
+		CHECK(error_lines == before + 1);
+		CHECK(!exists("account.json"));
+		CHECK(exists("account.json.corrupt"));
+		acme_account_clear(&b);
+	}
+	put("certificate.json", "{\"version\":1,\"names\":[\"a.test\"],\"chain\":\"x\"");
+	CHECK(acme_store_load_cert(dir, &c) == 0);
+	CHECK(c.chain == NULL && c.names == NULL);
+	CHECK(exists("certificate.json.corrupt"));
+	put("certificate.json", "{\"version\":1,\"names\":[3],\"chain\":\"x\",\"key\":\"k\"}");
+	CHECK(acme_store_load_cert(dir, &c) == 0);
+	CHECK(c.chain == NULL && c.names == NULL && c.n_names == 0);
+	put("certificate.json", "{\"version\":1,\"names\":[],\"chain\":\"x\",\"key\":\"k\"}");
+	CHECK(acme_store_load_cert(dir, &c) == 0);
+	/* a directory where the file should be */
+	{
+		char p[512];
+
+		snprintf(p, sizeof(p), "%s/certificate.json", dir);
+		mkdir(p, 0700);
+		CHECK(acme_store_load_cert(dir, &c) == -1);
+		rmdir(p);
+	}
+}
+
+static void test_cert(void)
+{
+	struct acme_cert_cache c = {0}, d;
+	static char n1[] = "b.test", n2[] = "a.test", chain[] = "CHAIN",
+		    key[] = "KEY";
+	char *names[] = {n1, n2};
+
+	c.names = names;
+	c.n_names = 2;
+	c.chain = chain;
+	c.chain_len = 5;
+	c.key = key;
+	c.key_len = 3;
+	CHECK(acme_store_save_cert(dir, &c) == 0);
+	CHECK(mode_of("certificate.json") == 0600);
+	CHECK(acme_store_load_cert(dir, &d) == 1);
+	CHECK(d.n_names == 2);
+	CHECK(d.n_names == 2 && strcmp(d.names[0], "b.test") == 0 &&
+	      strcmp(d.names[1], "a.test") == 0);
+	CHECK_STR(d.chain, "CHAIN");
+	CHECK_STR(d.key, "KEY");
+	acme_cert_cache_clear(&d);
+}
+
+static void test_ensure_dir(void)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/deep/er", dir);
+	CHECK(acme_store_ensure_dir(p) == 0);
+	CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
+	      (st.st_mode & 0777) == 0700);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/deep", dir);
+	rmdir(p);
+}
+
+int main(void)
+{
+	char cmd[600];
+
+	snprintf(dir, sizeof(dir), "%s/acme-store-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(dir) == NULL)
+		return 99;
+	log_set_sink(sink, NULL);
+	test_atomic();
+	test_account();
+	test_corrupt();
+	test_cert();
+	test_ensure_dir();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+	UNIT_DONE();
+}

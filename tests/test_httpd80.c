@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * Unit tests for httpd80.c: the redirect Location built only from a valid
+ * Host and a printable request-target (injection attempts refused), and
+ * the challenge token map (set, replace, delete, bounded).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "httpd80.h"
+#include "server.h"
+#include "unit.h"
+
+/* The listener shares the server's connection accounting; these tests do
+ * not start a daemon, so the hooks are never called. */
+enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
+				     socklen_t addrlen)
+{
+	(void)cls;
+	(void)addr;
+	(void)addrlen;
+	return MHD_YES;
+}
+
+void server_notify_connection(void *cls, struct MHD_Connection *conn,
+			      void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)socket_context;
+	(void)toe;
+}
+
+static const char *loc(const char *host, const char *target, unsigned port)
+{
+	static char out[512];
+
+	if (httpd80_location(host, host ? strlen(host) : 0, target, port, out,
+			     sizeof(out)) != 0)
+		return "ERR";
+	return out;
+}
+
+static void test_location(void)
+{
+	CHECK_STR(loc("a.test", "/", 443), "https://a.test/");
+	CHECK_STR(loc("A.Test.:80", "/x/y?q=1&r=%20", 443),
+		  "https://a.test/x/y?q=1&r=%20");
+	CHECK_STR(loc("a.test", "/p", 8443), "https://a.test:8443/p");
+	CHECK_STR(loc("[::1]:80", "/p", 443), "https://[::1]/p");
+	CHECK_STR(loc("ignored.test", "http://b.test:80/z?q", 443),
+		  "https://b.test/z?q");
+	CHECK_STR(loc("ignored.test", "http://b.test?q", 443),
+		  "https://b.test/?q");
+	/* injection attempts and invalid hosts */
+	CHECK_STR(loc("a.test\r\nSet-Cookie: x=1", "/", 443), "ERR");
+	CHECK_STR(loc("a.test/evil", "/", 443), "ERR");
+	CHECK_STR(loc("evil.test@a.test", "/", 443), "ERR");
+	CHECK_STR(loc("a.test:80:81", "/", 443), "ERR");
+	CHECK_STR(loc("a.test:x", "/", 443), "ERR");
+	CHECK_STR(loc("", "/", 443), "ERR");
+	CHECK_STR(loc(NULL, "/", 443), "ERR");
+	CHECK_STR(loc("a test", "/", 443), "ERR");
+	CHECK_STR(loc("a.test", "/a b", 443), "ERR");
+	CHECK_STR(loc("a.test", "/a\r\nX: y", 443), "ERR");
+	CHECK_STR(loc("a.test", "/\x7f", 443), "ERR");
+	CHECK_STR(loc("a.test", "*", 443), "ERR");
+	CHECK_STR(loc("a.test", "a.test:443", 443), "ERR");
+	CHECK_STR(loc("a.test", "", 443), "ERR");
+	CHECK_STR(loc("a.test", "http://evil@b.test/", 443), "ERR");
+	CHECK_STR(loc("a.test", "http:///x", 443), "ERR");
+	/* a path that looks like another host stays under our host */
+	CHECK_STR(loc("a.test", "//evil.test/x", 443), "https://a.test//evil.test/x");
+	{
+		char out[16];
+
+		CHECK(httpd80_location("a.test", 6, "/long/path", 443, out,
+				       sizeof(out)) < 0);
+	}
+}
+
+static void test_map(void)
+{
+	struct challenge_map *m = challenge_map_new();
+	char out[64], tok[32];
+	int i, full = 0;
+
+	CHECK(m != NULL);
+	if (m == NULL)
+		return;
+	CHECK(challenge_map_get(m, "t1", 2, out, sizeof(out)) < 0);
+	CHECK(challenge_map_set(m, "t1", "t1.thumb") == 0);
+	CHECK(challenge_map_get(m, "t1", 2, out, sizeof(out)) == 0);
+	CHECK_STR(out, "t1.thumb");
+	CHECK(challenge_map_get(m, "t1x", 2, out, sizeof(out)) == 0);
+	CHECK(challenge_map_get(m, "t", 1, out, sizeof(out)) < 0);
+	CHECK(challenge_map_set(m, "t1", "t1.other") == 0);
+	CHECK(challenge_map_get(m, "t1", 2, out, sizeof(out)) == 0);
+	CHECK_STR(out, "t1.other");
+	CHECK(challenge_map_get(m, "t1", 2, out, 4) < 0);
+	challenge_map_del(m, "t1");
+	CHECK(challenge_map_get(m, "t1", 2, out, sizeof(out)) < 0);
+	challenge_map_del(m, "absent");
+	for (i = 0; i < CHALLENGE_MAP_MAX + 5; i++) {
+		snprintf(tok, sizeof(tok), "tok%d", i);
+		if (challenge_map_set(m, tok, "ka") != 0)
+			full++;
+	}
+	CHECK(full == 5);
+	challenge_map_free(m);
+	challenge_map_free(NULL);
+}
+
+int main(void)
+{
+	test_location();
+	test_map();
+	UNIT_DONE();
+}
