@@ -1,0 +1,127 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
+# TLS termination policy (SPEC F5), checked with real clients (gnutls-cli,
+# curl): TLS 1.3 and 1.2 with ECDHE + AES-GCM / ChaCha20-Poly1305 work for
+# ECDSA and RSA certificates; TLS 1.0/1.1, CBC suites, SHA-1 MACs, static
+# RSA key exchange and FFDHE-only clients are refused; groups X25519, P-256,
+# P-384 work; a wildcard certificate serves exactly one label under it.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+require_cmd curl certtool gnutls-cli
+
+gen_cert a a.test
+gen_cert w '*.wild.test'
+# An RSA certificate for r.test.
+printf 'cn = "r.test"\ndns_name = "r.test"\nexpiration_days = 7\ntls_www_server\nsigning_key\nencryption_key\n' >"$T/r.tmpl"
+certtool --generate-privkey --key-type rsa --bits 2048 --outfile "$T/r.key" >/dev/null 2>&1
+certtool --generate-self-signed --load-privkey "$T/r.key" --template "$T/r.tmpl" --outfile "$T/r.pem" >/dev/null 2>&1
+start_upstream
+CERTS="a w r" base_config "$T/c.ini"
+cat >>"$T/c.ini" <<EOT
+[site a.test]
+upstream = 127.0.0.1:$UP_PORT
+
+[site x.wild.test]
+upstream = 127.0.0.1:$UP_PORT
+
+[site a.b.wild.test]
+upstream = 127.0.0.1:$UP_PORT
+
+[site wild.test]
+upstream = 127.0.0.1:$UP_PORT
+
+[site r.test]
+upstream = 127.0.0.1:$UP_PORT
+EOT
+start_proxy "$T/c.ini"
+
+# hs CERT SNI PRIORITY [PORT]: TLS handshake with gnutls-cli, output in
+# $T/hs.out; returns gnutls-cli's status (0 = handshake and verification ok).
+hs() {
+	timeout 10 gnutls-cli --x509cafile "$T/$1.pem" --sni-hostname "$2" \
+		--verify-hostname "$2" --priority "$3" -p "${4:-$PX_PORT}" 127.0.0.1 \
+		</dev/null >"$T/hs.out" 2>&1
+}
+# accepts DESC CERT SNI PRIORITY [EXPECTED-SUBSTRING...]
+accepts() {
+	local d=$1 c=$2 s=$3 p=$4 e
+	shift 4
+	if ! hs "$c" "$s" "$p"; then
+		fail "$d accepted: $(grep -iE 'error|fail' "$T/hs.out" | head -n2 | tr '\n' ' ')"
+		return
+	fi
+	for e in "$@"; do
+		grep -qF -- "$e" "$T/hs.out" || { fail "$d: '$e' not in handshake info: $(grep -E '^- (Version|Cipher|Key Exchange|Description)' "$T/hs.out" | tr '\n' ' ')"; return; }
+	done
+	ok "$d accepted"
+}
+# refuses DESC PRIORITY: the handshake for a.test must fail.
+refuses() {
+	if hs a a.test "$2"; then
+		fail "$1 refused (negotiated: $(grep -E '^- Description' "$T/hs.out" | tr '\n' ' '))"
+	else
+		ok "$1 refused"
+	fi
+}
+
+# Control: the test upstream (GnuTLS "NORMAL") does accept the legacy
+# options, so a refusal below is the proxy's policy, not the client's.
+UP_N=9 start_upstream --tls "$T/a.pem" "$T/a.key"
+TLSUP_PORT=$UP_PORT
+TLSUP_LOG=$UP_LOG
+for p in 'NORMAL:-VERS-ALL:+VERS-TLS1.1' 'NORMAL:-VERS-TLS1.3:-CIPHER-ALL:+AES-128-CBC:+AES-256-CBC' \
+	'NORMAL:-VERS-TLS1.3:-KX-ALL:+RSA'; do
+	if hs a a.test "$p" "$TLSUP_PORT"; then ctl=yes; else ctl=no; fi
+	log "control (GnuTLS NORMAL server) accepts $p: $ctl"
+done
+
+accepts "TLS 1.3" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.3' '(TLS1.3-'
+accepts "TLS 1.3 AES-256-GCM" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM' 'AES-256-GCM'
+accepts "TLS 1.3 CHACHA20-POLY1305" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305' 'CHACHA20-POLY1305'
+accepts "TLS 1.2 ECDHE-ECDSA AES-128-GCM" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM' '(TLS1.2-' '(ECDSA-' 'AES-128-GCM'
+accepts "TLS 1.2 ECDHE-ECDSA AES-256-GCM" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM' '(TLS1.2-' 'AES-256-GCM'
+accepts "TLS 1.2 ECDHE-ECDSA CHACHA20-POLY1305" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305' '(TLS1.2-' 'CHACHA20-POLY1305'
+accepts "TLS 1.2 ECDHE-RSA AES-128-GCM (RSA certificate)" r r.test 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM' '(TLS1.2-' '(RSA-' 'AES-128-GCM'
+accepts "TLS 1.2 ECDHE-RSA CHACHA20-POLY1305 (RSA certificate)" r r.test 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305' '(RSA-' 'CHACHA20-POLY1305'
+accepts "TLS 1.3 with the RSA certificate" r r.test 'NORMAL:-VERS-ALL:+VERS-TLS1.3' '(TLS1.3-'
+
+refuses "TLS 1.0" 'NORMAL:-VERS-ALL:+VERS-TLS1.0'
+refuses "TLS 1.1" 'NORMAL:-VERS-ALL:+VERS-TLS1.1'
+refuses "TLS 1.0 + 1.1 only" 'NORMAL:-VERS-ALL:+VERS-TLS1.0:+VERS-TLS1.1'
+refuses "CBC suites" 'NORMAL:-VERS-TLS1.3:-CIPHER-ALL:+AES-128-CBC:+AES-256-CBC'
+refuses "SHA-1 MAC" 'NORMAL:-VERS-TLS1.3:-MAC-ALL:+SHA1'
+refuses "static RSA key exchange" 'NORMAL:-VERS-TLS1.3:-KX-ALL:+RSA'
+if hs r r.test 'NORMAL:-VERS-TLS1.3:-KX-ALL:+RSA'; then fail "static RSA key exchange refused with the RSA certificate"; else ok "static RSA key exchange refused with the RSA certificate"; fi
+if hs r r.test 'NORMAL:-VERS-TLS1.3:-KX-ALL:+DHE-RSA'; then fail "finite-field DHE-RSA (TLS 1.2) refused"; else ok "finite-field DHE-RSA (TLS 1.2) refused"; fi
+
+accepts "group X25519 (TLS 1.3)" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-X25519' 'ECDHE-X25519'
+accepts "group P-256 (TLS 1.3)" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-SECP256R1' 'ECDHE-SECP256R1'
+accepts "group P-384 (TLS 1.3)" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-SECP384R1' 'ECDHE-SECP384R1'
+accepts "group X25519 (TLS 1.2)" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-GROUP-ALL:+GROUP-X25519' 'ECDHE-X25519'
+accepts "group P-384 (TLS 1.2)" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-GROUP-ALL:+GROUP-SECP384R1' 'ECDHE-SECP384R1'
+refuses "FFDHE-only client (TLS 1.3)" 'NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-FFDHE2048:+GROUP-FFDHE3072'
+refuses "FFDHE-only client (TLS 1.2)" 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-GROUP-ALL:+GROUP-FFDHE2048:+GROUP-FFDHE3072'
+refuses "group P-521 only (not in X25519, P-256, P-384)" 'NORMAL:-GROUP-ALL:+GROUP-SECP521R1'
+
+# Wildcard certificate: *.wild.test covers x.wild.test only.
+expect_eq "wildcard cert serves x.wild.test" "$(status_of w x.wild.test /echo)" 200
+accepts "wildcard cert handshake for x.wild.test" w x.wild.test NORMAL
+for n in a.b.wild.test wild.test; do
+	if out=$(curl -sS --max-time 5 -k --resolve "$n:$PX_PORT:127.0.0.1" "https://$n:$PX_PORT/health" 2>&1); then
+		fail "$n refused (no certificate covers it) (got: $out)"
+	else
+		ok "$n refused (no certificate covers it)"
+	fi
+	check "TLS_ERROR logged for $n" grep -q "TLS_ERROR .*sni=$n" "$PX_LOG"
+done
+
+# curl, TLS 1.2 only and TLS 1.3 only.
+expect_eq "curl --tlsv1.2 --tls-max 1.2" "$(status_of a a.test /echo --tlsv1.2 --tls-max 1.2)" 200
+expect_eq "curl --tlsv1.3" "$(status_of a a.test /echo --tlsv1.3)" 200
+v=$(pcurl a a.test /health --tlsv1.2 --tls-max 1.2 -v 2>&1 | grep -o 'TLSv1\.[0-9]' | head -n1 || true)
+expect_eq "curl with --tls-max 1.2 negotiated TLS 1.2" "$v" TLSv1.2
+expect_eq "curl over the RSA certificate" "$(status_of r r.test /echo)" 200
+
+stop_proxy
+expect_eq "SIGTERM exits 0" "$PX_STATUS" 0
+check_sanitizer_clean
+finish
