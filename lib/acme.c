@@ -40,10 +40,13 @@
 #define BACKOFF_BASE_MS 30000L            /* 30 s */
 #define BACKOFF_MAX_MS (6L * 3600 * 1000) /* 6 h */
 #define CHECK_INTERVAL_MS (12L * 3600 * 1000)
-#define POLL_DEFAULT_MS 1000L
+#define POLL_FIRST_MS 250L    /* without Retry-After: 250 ms, doubling */
+#define POLL_DEFAULT_MS 2000L  /* … up to this */
 #define POLL_MAX_WAIT_MS 60000L        /* longest single Retry-After honored */
 #define POLL_TOTAL_MS (5L * 60 * 1000) /* give up polling an order after */
-#define NONCE_RETRIES 5
+/* Consecutive badNonce answers tolerated for one request. A CA rejects a
+ * good nonce rarely; Pebble's test mode rejects up to half of them. */
+#define NONCE_RETRIES 16
 #define NONCE_MAX 256
 
 struct http_resp {
@@ -528,7 +531,7 @@ static int poll_until(struct acme *a, const char *step, const char *url,
 		      int (*parse)(const char *, size_t, void *), void *doc,
 		      void (*clear)(void *), char *(*status)(void *))
 {
-	long waited = 0;
+	long waited = 0, backoff = POLL_FIRST_MS;
 
 	for (;;) {
 		long ms;
@@ -546,8 +549,9 @@ static int poll_until(struct acme *a, const char *step, const char *url,
 			busy |= strcmp(status(doc), waiting[i]) == 0;
 		if (!busy)
 			return 0;
-		ms = r->retry_after_ms >= 0 ? r->retry_after_ms
-					    : POLL_DEFAULT_MS;
+		ms = r->retry_after_ms >= 0 ? r->retry_after_ms : backoff;
+		if (backoff < POLL_DEFAULT_MS)
+			backoff *= 2;
 		if (ms < 200)
 			ms = 200;
 		if (ms > POLL_MAX_WAIT_MS)

@@ -434,6 +434,7 @@ int httpd80_start(const struct config *cfg, struct server *srv,
 		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(
 		flags, 0, server_accept_policy, srv, handle, h,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd80_log, h,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD80_TIMEOUT_SECS,
@@ -441,7 +442,6 @@ int httpd80_start(const struct config *cfg, struct server *srv,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd80_log, h,
 		MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
 	if (h->d == NULL) {
 		snprintf(err, errsz, "cannot listen on %s port %u",
