@@ -3,8 +3,9 @@
 # Aborts propagate both ways (SPEC F2): (a) a client that disconnects in the
 # middle of a download makes the proxy drop the upstream transfer within
 # 2 s, also while backpressure has paused the upstream transfer; (b) a
-# client that disconnects while the proxy waits on a stalled upstream (read_timeout_secs = 30) makes the proxy close the upstream
-# connection within 5 s, not at the read timeout; (c) an upstream that dies
+# client that disconnects while the proxy waits on a stalled upstream
+# (read_timeout_secs = 30) makes the proxy close the upstream connection
+# within 5 s, not at the read timeout; (c) an upstream that dies
 # mid-body gives the client a truncated transfer (curl 18 or 56, never a
 # clean end) and the proxy keeps serving.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
