@@ -37,12 +37,12 @@
 #include "jws.h"
 #include "log.h"
 
-#define BACKOFF_BASE_MS 30000L            /* 30 s */
+#define BACKOFF_BASE_MS 30000L		  /* 30 s */
 #define BACKOFF_MAX_MS (6L * 3600 * 1000) /* 6 h */
 #define CHECK_INTERVAL_MS (12L * 3600 * 1000)
-#define POLL_FIRST_MS 250L    /* without Retry-After: 250 ms, doubling */
-#define POLL_DEFAULT_MS 2000L  /* … up to this */
-#define POLL_MAX_WAIT_MS 60000L        /* longest single Retry-After honored */
+#define POLL_FIRST_MS 250L	/* without Retry-After: 250 ms, doubling */
+#define POLL_DEFAULT_MS 2000L	/* … up to this */
+#define POLL_MAX_WAIT_MS 60000L /* longest single Retry-After honored */
 #define POLL_TOTAL_MS (5L * 60 * 1000) /* give up polling an order after */
 /* Consecutive badNonce answers tolerated for one request. A CA rejects a
  * good nonce rarely; Pebble's test mode rejects up to half of them. */
@@ -68,8 +68,8 @@ struct acme {
 	int started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int stop_req;           /* under mu */
-	atomic_int stopping;    /* read by the curl progress callback */
+	int stop_req;	     /* under mu */
+	atomic_int stopping; /* read by the curl progress callback */
 
 	/* Everything below: the ACME thread only. */
 	CURL *curl;
@@ -79,7 +79,7 @@ struct acme {
 	gnutls_privkey_t acct_key;
 	char thumb[JWS_THUMB_SIZE];
 
-	int have_cert;   /* a certificate is being served */
+	int have_cert;	 /* a certificate is being served */
 	int names_match; /* it covers exactly acme_domains */
 	time_t not_before, not_after;
 	unsigned failures;
@@ -282,13 +282,14 @@ static int http_do(struct acme *a, const char *step, const char *url,
 
 	resp_reset(r);
 	curl_easy_reset(a->curl);
-	h = curl_slist_append(hdrs, body != NULL
-					    ? "Content-Type: application/jose+json"
-					    : "Content-Type:");
+	h = curl_slist_append(
+		hdrs, body != NULL ? "Content-Type: application/jose+json"
+				   : "Content-Type:");
 	if (h != NULL) {
 		hdrs = h;
-		h = curl_slist_append(hdrs, accept != NULL ? accept
-							   : "Accept: application/json");
+		h = curl_slist_append(
+			hdrs,
+			accept != NULL ? accept : "Accept: application/json");
 	}
 	if (h == NULL) {
 		curl_slist_free_all(hdrs);
@@ -326,7 +327,7 @@ static int http_do(struct acme *a, const char *step, const char *url,
 		if (!atomic_load(&a->stopping))
 			log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", step,
 				  "url", url, "error",
-				  r->too_big ? "response too large"
+				  r->too_big  ? "response too large"
 				  : errbuf[0] ? errbuf
 					      : curl_easy_strerror(cc),
 				  NULL);
@@ -417,8 +418,8 @@ static int post(struct acme *a, const char *step, const char *url,
 static int fetch_directory(struct acme *a, struct http_resp *r)
 {
 	acme_directory_clear(&a->dir);
-	if (http_do(a, "directory", a->cfg->acme_directory, NULL, 0, NULL,
-		    r) != 0)
+	if (http_do(a, "directory", a->cfg->acme_directory, NULL, 0, NULL, r) !=
+	    0)
 		return -1;
 	if (r->status != 200 ||
 	    acme_parse_directory(r->body, r->len, &a->dir) != 0) {
@@ -491,11 +492,9 @@ static int register_account(struct acme *a, struct http_resp *r)
 	payload = pl != NULL ? json_dumps(pl, JSON_COMPACT) : NULL;
 	if (payload == NULL)
 		goto out;
-	if (post(a, "newAccount", a->dir.new_account, payload, 0, NULL, r) !=
-	    0)
+	if (post(a, "newAccount", a->dir.new_account, payload, 0, NULL, r) != 0)
 		goto out;
-	if ((r->status != 200 && r->status != 201) ||
-	    r->location[0] == '\0' ||
+	if ((r->status != 200 && r->status != 201) || r->location[0] == '\0' ||
 	    strncmp(r->location, "https://", 8) != 0) {
 		report("newAccount", r);
 		goto out;
@@ -513,8 +512,8 @@ static int register_account(struct acme *a, struct http_resp *r)
 	if (a->acct.url == NULL)
 		goto out;
 	log_event(LOG_LEVEL_INFO, "ACME_ACCOUNT", "status",
-		  r->status == 201 ? "created" : "existing", "url",
-		  a->acct.url, NULL);
+		  r->status == 201 ? "created" : "existing", "url", a->acct.url,
+		  NULL);
 	if (acme_store_save_account(a->cfg->acme_cache_dir, &a->acct) != 0)
 		goto out; /* logged; the account is re-found by key next time */
 	rc = 0;
@@ -616,16 +615,15 @@ static int authorize(struct acme *a, const char *url, struct http_resp *r)
 		goto out;
 	}
 	if (strcmp(az.status, "pending") != 0 || az.http01.type == NULL) {
-		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step",
-			  "authorization", "name", az.identifier, "status",
-			  az.status, "error",
+		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", "authorization",
+			  "name", az.identifier, "status", az.status, "error",
 			  az.http01.type == NULL ? "no http-01 challenge"
 						 : "not pending",
 			  NULL);
 		goto out;
 	}
-	if (jws_key_authorization(az.http01.token, a->thumb, ka,
-				  sizeof(ka)) != 0 ||
+	if (jws_key_authorization(az.http01.token, a->thumb, ka, sizeof(ka)) !=
+		    0 ||
 	    (token = strdup(az.http01.token)) == NULL ||
 	    challenge_map_set(a->map, token, ka) != 0) {
 		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", "challenge",
@@ -650,8 +648,8 @@ static int authorize(struct acme *a, const char *url, struct http_resp *r)
 			  az.http01.error.detail, NULL);
 		goto out;
 	}
-	log_event(LOG_LEVEL_INFO, "ACME_AUTHZ", "name", az.identifier,
-		  "status", "valid", NULL);
+	log_event(LOG_LEVEL_INFO, "ACME_AUTHZ", "name", az.identifier, "status",
+		  "valid", NULL);
 	rc = 0;
 out:
 	if (token != NULL) {
@@ -674,8 +672,8 @@ static int install(struct acme *a, const char *chain, size_t chain_len,
 			      a->cfg->n_acme_domains, &info) != 0 ||
 	    tls_bundle_from_pem(chain, chain_len, key, key_len, &b, err,
 				sizeof(err)) != 0) {
-		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", event,
-			  "error", "certificate or key unusable", NULL);
+		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", event, "error",
+			  "certificate or key unusable", NULL);
 		return -1;
 	}
 	tls_store_set(a->store, b);
@@ -688,8 +686,8 @@ static int install(struct acme *a, const char *chain, size_t chain_len,
 	iso_time(info.not_after - (info.not_after - info.not_before) / 3, ra,
 		 sizeof(ra));
 	join_names(a->cfg, names, sizeof(names));
-	log_event(LOG_LEVEL_INFO, event, "serial", info.serial, "names",
-		  names, "not_before", nb, "not_after", na, "renew_after", ra,
+	log_event(LOG_LEVEL_INFO, event, "serial", info.serial, "names", names,
+		  "not_before", nb, "not_after", na, "renew_after", ra,
 		  "names_match", info.names_match ? "yes" : "no", NULL);
 	return 0;
 }
@@ -760,8 +758,8 @@ static int issue(struct acme *a)
 			 &csr) != 0 ||
 	    (csr64 = jws_b64url(csr.data, csr.size)) == NULL ||
 	    (fin = strdup(ord.finalize)) == NULL) {
-		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", "csr",
-			  "error", "cannot make the key or CSR", NULL);
+		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", "csr", "error",
+			  "cannot make the key or CSR", NULL);
 		goto out;
 	}
 	free(payload);
@@ -779,10 +777,10 @@ static int issue(struct acme *a)
 		report("finalize", &r);
 		goto out;
 	}
-	log_event(LOG_LEVEL_INFO, "ACME_FINALIZE", "status", "submitted",
-		  "url", order_url, NULL);
-	if (poll_until(a, "order", order_url, order_waiting, &r, p_order,
-		       &ord, c_order, s_order) != 0)
+	log_event(LOG_LEVEL_INFO, "ACME_FINALIZE", "status", "submitted", "url",
+		  order_url, NULL);
+	if (poll_until(a, "order", order_url, order_waiting, &r, p_order, &ord,
+		       c_order, s_order) != 0)
 		goto out;
 	if (strcmp(ord.status, "valid") != 0 || ord.certificate == NULL) {
 		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", "order",
@@ -793,8 +791,7 @@ static int issue(struct acme *a)
 	if (post(a, "certificate", ord.certificate, NULL, 1,
 		 "Accept: application/pem-certificate-chain", &r) != 0)
 		goto out;
-	if (r.status != 200 || r.len == 0 ||
-	    memchr(r.body, 0, r.len) != NULL) {
+	if (r.status != 200 || r.len == 0 || memchr(r.body, 0, r.len) != NULL) {
 		report("certificate", &r);
 		goto out;
 	}
@@ -896,7 +893,8 @@ static void *acme_main(void *arg)
 			log_event(LOG_LEVEL_WARN, "ACME_RETRY", "in_ms", s,
 				  "failures", f, "serving",
 				  a->have_cert ? "previous certificate"
-					       : "nothing", NULL);
+					       : "nothing",
+				  NULL);
 		}
 		if (wait_ms(a, ms))
 			break;
@@ -958,12 +956,12 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 	pthread_cond_init(&a->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&a->stopping, 0);
-	a->backoff_base_ms = env_ms("ALKPROXY_ACME_BACKOFF_BASE_MS",
-				    BACKOFF_BASE_MS);
-	a->backoff_max_ms = env_ms("ALKPROXY_ACME_BACKOFF_MAX_MS",
-				   BACKOFF_MAX_MS);
-	a->check_ms = env_ms("ALKPROXY_ACME_CHECK_INTERVAL_MS",
-			     CHECK_INTERVAL_MS);
+	a->backoff_base_ms =
+		env_ms("ALKPROXY_ACME_BACKOFF_BASE_MS", BACKOFF_BASE_MS);
+	a->backoff_max_ms =
+		env_ms("ALKPROXY_ACME_BACKOFF_MAX_MS", BACKOFF_MAX_MS);
+	a->check_ms =
+		env_ms("ALKPROXY_ACME_CHECK_INTERVAL_MS", CHECK_INTERVAL_MS);
 	a->curl = curl_easy_init();
 	if (a->curl == NULL) {
 		snprintf(err, errsz, "cannot create the ACME HTTP client");

@@ -114,8 +114,7 @@ int acme_parse_directory(const char *buf, size_t len,
 	if (root == NULL)
 		return -1;
 	out->new_nonce = member(root, "newNonce", ACME_MSG_MAX_URL, url_ok);
-	out->new_account =
-		member(root, "newAccount", ACME_MSG_MAX_URL, url_ok);
+	out->new_account = member(root, "newAccount", ACME_MSG_MAX_URL, url_ok);
 	out->new_order = member(root, "newOrder", ACME_MSG_MAX_URL, url_ok);
 	/* termsOfService is informational and may be any URL scheme. */
 	out->terms = member(json_object_get(root, "meta"), "termsOfService",
@@ -236,8 +235,7 @@ int acme_parse_order(const char *buf, size_t len, struct acme_order *out)
 		json_t *wrap = json_pack("{s:O}", "u", v);
 
 		out->authzs[i] = wrap != NULL ? member(wrap, "u",
-						       ACME_MSG_MAX_URL,
-						       url_ok)
+						       ACME_MSG_MAX_URL, url_ok)
 					      : NULL;
 		json_decref(wrap);
 		if (out->authzs[i] == NULL)
@@ -351,9 +349,9 @@ char *acme_order_payload(char *const *names, size_t n)
 	if (ids == NULL)
 		return NULL;
 	for (i = 0; i < n; i++)
-		if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type",
-							 "dns", "value",
-							 names[i])) != 0)
+		if (json_array_append_new(ids,
+					  json_pack("{s:s, s:s}", "type", "dns",
+						    "value", names[i])) != 0)
 			goto out;
 	root = json_pack("{s:O}", "identifiers", ids);
 	if (root != NULL) {
@@ -390,8 +388,8 @@ int acme_csr_der(gnutls_privkey_t key, char *const *names, size_t n,
 			    crq, GNUTLS_SAN_DNSNAME, names[i],
 			    (unsigned)strlen(names[i]), GNUTLS_FSAN_APPEND) < 0)
 			goto out;
-	if (gnutls_x509_crq_set_key_usage(crq,
-					  GNUTLS_KEY_DIGITAL_SIGNATURE) < 0 ||
+	if (gnutls_x509_crq_set_key_usage(crq, GNUTLS_KEY_DIGITAL_SIGNATURE) <
+		    0 ||
 	    gnutls_x509_crq_set_key_purpose_oid(crq, GNUTLS_KP_TLS_WWW_SERVER,
 						0) < 0 ||
 	    gnutls_x509_crq_privkey_sign(crq, key, GNUTLS_DIG_SHA256, 0) < 0 ||
@@ -404,8 +402,8 @@ out:
 	return rc;
 }
 
-int acme_cert_inspect(const char *pem, size_t len, char *const *names,
-		      size_t n, struct acme_cert_info *out)
+int acme_cert_inspect(const char *pem, size_t len, char *const *names, size_t n,
+		      struct acme_cert_info *out)
 {
 	gnutls_x509_crt_t crt = NULL;
 	gnutls_datum_t d = {(unsigned char *)(uintptr_t)pem, (unsigned)len};
@@ -414,7 +412,8 @@ int acme_cert_inspect(const char *pem, size_t len, char *const *names,
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (len == 0 || len > ACME_MSG_MAX_DOC || gnutls_x509_crt_init(&crt) < 0)
+	if (len == 0 || len > ACME_MSG_MAX_DOC ||
+	    gnutls_x509_crt_init(&crt) < 0)
 		return -1;
 	/* The first certificate of the PEM chain is the leaf. */
 	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) < 0)
@@ -433,9 +432,8 @@ int acme_cert_inspect(const char *pem, size_t len, char *const *names,
 		char name[256];
 		size_t nl = sizeof(name) - 1;
 		unsigned type = 0;
-		int r = gnutls_x509_crt_get_subject_alt_name2(crt, (unsigned)idx,
-							      name, &nl, &type,
-							      NULL);
+		int r = gnutls_x509_crt_get_subject_alt_name2(
+			crt, (unsigned)idx, name, &nl, &type, NULL);
 
 		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;

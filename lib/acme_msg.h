@@ -34,7 +34,7 @@ int acme_parse_directory(const char *buf, size_t len,
 void acme_directory_clear(struct acme_directory *d);
 
 struct acme_problem {
-	char *type;   /* e.g. urn:ietf:params:acme:error:badNonce; may be NULL */
+	char *type; /* e.g. urn:ietf:params:acme:error:badNonce; may be NULL */
 	char *detail; /* may be NULL */
 };
 int acme_parse_problem(const char *buf, size_t len, struct acme_problem *out);
@@ -54,7 +54,7 @@ struct acme_order {
 	char **authzs;
 	size_t n_authzs;
 	char *finalize;
-	char *certificate; /* when valid */
+	char *certificate;	   /* when valid */
 	struct acme_problem error; /* when invalid, if given */
 };
 int acme_parse_order(const char *buf, size_t len, struct acme_order *out);
@@ -71,7 +71,7 @@ void acme_challenge_clear(struct acme_challenge *c);
 
 struct acme_authz {
 	char *status;
-	char *identifier; /* the dns name */
+	char *identifier;	      /* the dns name */
 	struct acme_challenge http01; /* type NULL if the server offered none */
 };
 int acme_parse_authz(const char *buf, size_t len, struct acme_authz *out);
@@ -91,7 +91,7 @@ struct acme_cert_info {
 	char serial[80]; /* hex */
 	int names_match; /* its DNS SANs are exactly the given set */
 };
-int acme_cert_inspect(const char *pem, size_t len, char *const *names,
-		      size_t n, struct acme_cert_info *out);
+int acme_cert_inspect(const char *pem, size_t len, char *const *names, size_t n,
+		      struct acme_cert_info *out);
 
 #endif

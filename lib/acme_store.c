@@ -86,8 +86,8 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int acme_store_write_atomic(const char *dir, const char *name,
-			    const void *data, size_t len)
+int acme_store_write_atomic(const char *dir, const char *name, const void *data,
+			    size_t len)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
 	int fd = -1, dfd = -1, rc = -1, saved;
@@ -245,8 +245,7 @@ int acme_store_load_account(const char *dir, const char *directory_url,
 	if (rc <= 0) {
 		if (rc < 0)
 			log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file",
-				  ACCOUNT_FILE, "error", strerror(errno),
-				  NULL);
+				  ACCOUNT_FILE, "error", strerror(errno), NULL);
 		return rc;
 	}
 	rc = 0;
@@ -417,12 +416,11 @@ int acme_store_save_cert(const char *dir, const struct acme_cert_cache *c)
 	if (names == NULL)
 		return -1;
 	for (i = 0; i < c->n_names; i++)
-		if (json_array_append_new(names, json_string(c->names[i])) !=
-		    0)
+		if (json_array_append_new(names, json_string(c->names[i])) != 0)
 			goto out;
 	root = json_pack("{s:i, s:O, s:s%, s:s%}", "version", STORE_VERSION,
-			 "names", names, "chain", c->chain, c->chain_len,
-			 "key", c->key, c->key_len);
+			 "names", names, "chain", c->chain, c->chain_len, "key",
+			 c->key, c->key_len);
 	if (root == NULL)
 		goto out;
 	rc = save_json(dir, CERT_FILE, root);

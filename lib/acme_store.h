@@ -23,8 +23,8 @@
 
 struct acme_account {
 	char *directory; /* directory URL the account belongs to */
-	char *url;       /* account URL (kid); NULL until registered */
-	char *key_pem;   /* PKCS#8 PEM, NUL-terminated; wiped on clear */
+	char *url;	 /* account URL (kid); NULL until registered */
+	char *key_pem;	 /* PKCS#8 PEM, NUL-terminated; wiped on clear */
 	size_t key_len;
 };
 
@@ -33,7 +33,7 @@ struct acme_cert_cache {
 	size_t n_names;
 	char *chain; /* PEM chain, NUL-terminated */
 	size_t chain_len;
-	char *key;   /* PEM private key, NUL-terminated; wiped on clear */
+	char *key; /* PEM private key, NUL-terminated; wiped on clear */
 	size_t key_len;
 };
 
@@ -42,8 +42,8 @@ int acme_store_ensure_dir(const char *dir);
 
 /* Write data to dir/name atomically with mode 0600. Returns 0 or -1 (errno
  * kept); on failure the previous file, if any, is untouched. */
-int acme_store_write_atomic(const char *dir, const char *name,
-			    const void *data, size_t len);
+int acme_store_write_atomic(const char *dir, const char *name, const void *data,
+			    size_t len);
 
 /* Load account.json into *a. Returns 1 if loaded, 0 if absent, corrupt
  * (logged, moved aside) or for another directory, -1 on I/O error. On

@@ -246,8 +246,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
 	struct MHD_Response *resp;
 	enum MHD_Result r;
 
-	resp = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
-					       MHD_RESPMEM_MUST_COPY);
+	resp = MHD_create_response_from_buffer(
+		strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
 	if (resp == NULL)
 		return MHD_NO;
 	if (MHD_add_response_header(resp, "Content-Type", ctype) != MHD_YES ||
@@ -317,7 +317,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 			res = reply(conn, status, ka, "text/plain", NULL);
 		} else {
 			status = 404;
-			res = reply(conn, status, "Not Found", text_plain, NULL);
+			res = reply(conn, status, "Not Found", text_plain,
+				    NULL);
 		}
 	} else {
 		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_hosts,
@@ -434,9 +435,8 @@ int httpd80_start(const struct config *cfg, struct server *srv,
 		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(
 		flags, 0, server_accept_policy, srv, handle, h,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd80_log, h,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_CONNECTION_LIMIT, limit,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd80_log, h, MHD_OPTION_SOCK_ADDR,
+		(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD80_TIMEOUT_SECS,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD80_MEMORY,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,

@@ -88,8 +88,7 @@ static int b64url_value(char c)
 	return -1;
 }
 
-long jws_b64url_decode(const char *in, size_t len, uint8_t *out,
-		       size_t outsz)
+long jws_b64url_decode(const char *in, size_t len, uint8_t *out, size_t outsz)
 {
 	uint32_t acc = 0;
 	size_t i, o = 0;
@@ -209,8 +208,10 @@ int jws_jwk(gnutls_privkey_t key, char *out, size_t outsz)
 	if (jws_b64url_encode(xb, 32, xs, sizeof(xs)) == (size_t)-1 ||
 	    jws_b64url_encode(yb, 32, ys, sizeof(ys)) == (size_t)-1)
 		goto out;
-	n = snprintf(out, outsz, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
-		     xs, ys);
+	n = snprintf(
+		out, outsz,
+		"{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+		xs, ys);
 	if (n < 0 || (size_t)n >= outsz)
 		goto out;
 	rc = 0;
@@ -227,8 +228,8 @@ int jws_thumbprint_json(const char *jwk_json, char *out, size_t outsz)
 	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, jwk_json, strlen(jwk_json),
 			     md) < 0)
 		return -1;
-	return jws_b64url_encode(md, sizeof(md), out, outsz) == (size_t)-1
-		       ? -1 : 0;
+	return jws_b64url_encode(md, sizeof(md), out, outsz) == (size_t)-1 ? -1
+									   : 0;
 }
 
 int jws_thumbprint(gnutls_privkey_t key, char *out, size_t outsz)

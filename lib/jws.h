@@ -28,8 +28,7 @@ size_t jws_b64url_encode(const void *in, size_t len, char *out, size_t outsz);
 char *jws_b64url(const void *in, size_t len);
 /* Decode base64url (no padding; '=' padding and whitespace are rejected).
  * Returns the decoded length, or -1 on bad input or if out is too small. */
-long jws_b64url_decode(const char *in, size_t len, uint8_t *out,
-		       size_t outsz);
+long jws_b64url_decode(const char *in, size_t len, uint8_t *out, size_t outsz);
 
 /* A new ECDSA P-256 key as PKCS#8 PEM in *pem (malloc'd, NUL-terminated;
  * caller wipes and frees). Returns 0 or -1. */

@@ -24,17 +24,19 @@ static void test_directory(void)
 {
 	struct acme_directory d;
 
-	CHECK(acme_parse_directory(P("{\"newNonce\":\"https://ca/n\","
-				     "\"newAccount\":\"https://ca/a\","
-				     "\"newOrder\":\"https://ca/o\","
-				     "\"meta\":{\"termsOfService\":\"data:x\"}}"),
-				   &d) == 0);
+	CHECK(acme_parse_directory(
+		      P("{\"newNonce\":\"https://ca/n\","
+			"\"newAccount\":\"https://ca/a\","
+			"\"newOrder\":\"https://ca/o\","
+			"\"meta\":{\"termsOfService\":\"data:x\"}}"),
+		      &d) == 0);
 	CHECK_STR(d.new_nonce, "https://ca/n");
 	CHECK_STR(d.new_order, "https://ca/o");
 	CHECK_STR(d.terms, "data:x");
 	acme_directory_clear(&d);
 	/* missing member, http:// URL, control bytes, not an object */
-	CHECK(acme_parse_directory(P("{\"newNonce\":\"https://ca/n\"}"), &d) < 0);
+	CHECK(acme_parse_directory(P("{\"newNonce\":\"https://ca/n\"}"), &d) <
+	      0);
 	CHECK(d.new_nonce == NULL);
 	CHECK(acme_parse_directory(P("{\"newNonce\":\"http://ca/n\","
 				     "\"newAccount\":\"https://ca/a\","
@@ -53,9 +55,10 @@ static void test_problem(void)
 {
 	struct acme_problem p;
 
-	CHECK(acme_parse_problem(P("{\"type\":\"urn:ietf:params:acme:error:badNonce\","
-				   "\"detail\":\"JWS has an invalid anti-replay nonce\"}"),
-				 &p) == 0);
+	CHECK(acme_parse_problem(
+		      P("{\"type\":\"urn:ietf:params:acme:error:badNonce\","
+			"\"detail\":\"JWS has an invalid anti-replay nonce\"}"),
+		      &p) == 0);
 	CHECK(acme_problem_is(&p, "badNonce"));
 	CHECK(!acme_problem_is(&p, "Nonce"));
 	CHECK(!acme_problem_is(&p, "malformed"));
@@ -74,7 +77,8 @@ static void test_order_authz(void)
 	struct acme_account_doc ad;
 
 	CHECK(acme_parse_order(P("{\"status\":\"pending\",\"identifiers\":[],"
-				 "\"authorizations\":[\"https://ca/z/1\",\"https://ca/z/2\"],"
+				 "\"authorizations\":[\"https://ca/z/"
+				 "1\",\"https://ca/z/2\"],"
 				 "\"finalize\":\"https://ca/f/1\"}"),
 			       &o) == 0);
 	CHECK_STR(o.status, "pending");
@@ -82,24 +86,30 @@ static void test_order_authz(void)
 	CHECK(o.n_authzs == 2 && strcmp(o.authzs[1], "https://ca/z/2") == 0);
 	CHECK(o.certificate == NULL);
 	acme_order_clear(&o);
-	CHECK(acme_parse_order(P("{\"status\":\"invalid\",\"authorizations\":[],"
-				 "\"finalize\":\"https://ca/f/1\",\"error\":"
-				 "{\"type\":\"urn:ietf:params:acme:error:unauthorized\","
-				 "\"detail\":\"no\"}}"),
-			       &o) == 0);
+	CHECK(acme_parse_order(
+		      P("{\"status\":\"invalid\",\"authorizations\":[],"
+			"\"finalize\":\"https://ca/f/1\",\"error\":"
+			"{\"type\":\"urn:ietf:params:acme:error:unauthorized\","
+			"\"detail\":\"no\"}}"),
+		      &o) == 0);
 	CHECK(acme_problem_is(&o.error, "unauthorized"));
 	acme_order_clear(&o);
-	CHECK(acme_parse_order(P("{\"status\":\"pending\",\"authorizations\":[1],"
-				 "\"finalize\":\"https://ca/f/1\"}"),
-			       &o) < 0);
-	CHECK(acme_parse_order(P("{\"status\":\"pending\",\"authorizations\":[],"
-				 "\"finalize\":\"ftp://ca/f/1\"}"),
-			       &o) < 0);
+	CHECK(acme_parse_order(
+		      P("{\"status\":\"pending\",\"authorizations\":[1],"
+			"\"finalize\":\"https://ca/f/1\"}"),
+		      &o) < 0);
+	CHECK(acme_parse_order(
+		      P("{\"status\":\"pending\",\"authorizations\":[],"
+			"\"finalize\":\"ftp://ca/f/1\"}"),
+		      &o) < 0);
 
-	CHECK(acme_parse_authz(P("{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\","
+	CHECK(acme_parse_authz(P("{\"status\":\"pending\",\"identifier\":{"
+				 "\"type\":\"dns\","
 				 "\"value\":\"a.test\"},\"challenges\":["
-				 "{\"type\":\"dns-01\",\"status\":\"pending\",\"url\":\"https://ca/c/0\",\"token\":\"x\"},"
-				 "{\"type\":\"http-01\",\"status\":\"pending\",\"url\":\"https://ca/c/1\","
+				 "{\"type\":\"dns-01\",\"status\":\"pending\","
+				 "\"url\":\"https://ca/c/0\",\"token\":\"x\"},"
+				 "{\"type\":\"http-01\",\"status\":\"pending\","
+				 "\"url\":\"https://ca/c/1\","
 				 "\"token\":\"tok-EN_1\"}]}"),
 			       &a) == 0);
 	CHECK_STR(a.identifier, "a.test");
@@ -107,23 +117,30 @@ static void test_order_authz(void)
 	CHECK_STR(a.http01.token, "tok-EN_1");
 	acme_authz_clear(&a);
 	/* a token that is not base64url is refused outright */
-	CHECK(acme_parse_authz(P("{\"status\":\"pending\",\"identifier\":{\"value\":\"a.test\"},"
-				 "\"challenges\":[{\"type\":\"http-01\",\"status\":\"pending\","
-				 "\"url\":\"https://ca/c/1\",\"token\":\"../../etc\"}]}"),
+	CHECK(acme_parse_authz(P("{\"status\":\"pending\",\"identifier\":{"
+				 "\"value\":\"a.test\"},"
+				 "\"challenges\":[{\"type\":\"http-01\","
+				 "\"status\":\"pending\","
+				 "\"url\":\"https://ca/c/1\",\"token\":\"../../"
+				 "etc\"}]}"),
 			       &a) < 0);
 	/* no http-01: parsed, no challenge */
-	CHECK(acme_parse_authz(P("{\"status\":\"valid\",\"identifier\":{\"value\":\"a.test\"},"
+	CHECK(acme_parse_authz(P("{\"status\":\"valid\",\"identifier\":{"
+				 "\"value\":\"a.test\"},"
 				 "\"challenges\":[]}"),
 			       &a) == 0);
 	CHECK(a.http01.type == NULL);
 	acme_authz_clear(&a);
-	CHECK(acme_parse_challenge(P("{\"type\":\"http-01\",\"status\":\"invalid\","
-				     "\"url\":\"https://ca/c/1\",\"token\":\"t\","
-				     "\"error\":{\"type\":\"urn:ietf:params:acme:error:connection\"}}"),
-				   &c) == 0);
+	CHECK(acme_parse_challenge(
+		      P("{\"type\":\"http-01\",\"status\":\"invalid\","
+			"\"url\":\"https://ca/c/1\",\"token\":\"t\","
+			"\"error\":{\"type\":\"urn:ietf:params:acme:error:"
+			"connection\"}}"),
+		      &c) == 0);
 	CHECK(acme_problem_is(&c.error, "connection"));
 	acme_challenge_clear(&c);
-	CHECK(acme_parse_account(P("{\"status\":\"valid\",\"contact\":[]}"), &ad) == 0);
+	CHECK(acme_parse_account(P("{\"status\":\"valid\",\"contact\":[]}"),
+				 &ad) == 0);
 	CHECK_STR(ad.status, "valid");
 	acme_account_doc_clear(&ad);
 	CHECK(acme_parse_account(P("{}"), &ad) < 0);
@@ -135,8 +152,9 @@ static void test_payload(void)
 	char *names[] = {n1, n2};
 	char *s = acme_order_payload(names, 2);
 
-	CHECK_STR(s, "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"b.test\"},"
-		     "{\"type\":\"dns\",\"value\":\"a.test\"}]}");
+	CHECK_STR(s,
+		  "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"b.test\"},"
+		  "{\"type\":\"dns\",\"value\":\"a.test\"}]}");
 	free(s);
 }
 
@@ -218,10 +236,9 @@ static char *make_cert(char *const *names, size_t n, time_t lifetime)
 	gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
 				      names[0], (unsigned)strlen(names[0]));
 	for (i = 0; i < n; i++)
-		gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME,
-						     names[i],
-						     (unsigned)strlen(names[i]),
-						     GNUTLS_FSAN_APPEND);
+		gnutls_x509_crt_set_subject_alt_name(
+			crt, GNUTLS_SAN_DNSNAME, names[i],
+			(unsigned)strlen(names[i]), GNUTLS_FSAN_APPEND);
 	if (gnutls_x509_crt_privkey_sign(crt, crt, k, GNUTLS_DIG_SHA256, 0) <
 		    0 ||
 	    gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out) < 0)

@@ -100,7 +100,8 @@ static void test_atomic(void)
 static void test_account(void)
 {
 	struct acme_account a = {0}, b;
-	char key[] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+	char key[] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE "
+		     "KEY-----\n";
 
 	a.directory = strdup("https://ca.test/dir");
 	a.key_pem = strdup(key);
@@ -131,10 +132,12 @@ static void test_corrupt(void)
 		"",
 		"{\"version\":1,\"directory\":\"https://ca.test/dir\",\"ke",
 		"[1,2,3]",
-		"{\"version\":2,\"directory\":\"https://ca.test/dir\",\"key\":\"k\"}",
+		"{\"version\":2,\"directory\":\"https://ca.test/"
+		"dir\",\"key\":\"k\"}",
 		"{\"version\":1,\"directory\":7,\"key\":\"k\"}",
 		"{\"version\":1,\"directory\":\"https://ca.test/dir\"}",
-		"{\"version\":1,\"directory\":\"https://ca.test/dir\",\"key\":\"\"}",
+		"{\"version\":1,\"directory\":\"https://ca.test/"
+		"dir\",\"key\":\"\"}",
 		"{\"version\":1,\"version\":1}",
 		"\xff\xfe garbage",
 	};
@@ -146,21 +149,25 @@ static void test_corrupt(void)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		before = error_lines;
 		put("account.json", bad[i]);
-		CHECK(acme_store_load_account(dir, "https://ca.test/dir", &b) == 0);
+		CHECK(acme_store_load_account(dir, "https://ca.test/dir", &b) ==
+		      0);
 		CHECK(b.key_pem == NULL);
 		CHECK(error_lines == before + 1);
 		CHECK(!exists("account.json"));
 		CHECK(exists("account.json.corrupt"));
 		acme_account_clear(&b);
 	}
-	put("certificate.json", "{\"version\":1,\"names\":[\"a.test\"],\"chain\":\"x\"");
+	put("certificate.json",
+	    "{\"version\":1,\"names\":[\"a.test\"],\"chain\":\"x\"");
 	CHECK(acme_store_load_cert(dir, &c) == 0);
 	CHECK(c.chain == NULL && c.names == NULL);
 	CHECK(exists("certificate.json.corrupt"));
-	put("certificate.json", "{\"version\":1,\"names\":[3],\"chain\":\"x\",\"key\":\"k\"}");
+	put("certificate.json",
+	    "{\"version\":1,\"names\":[3],\"chain\":\"x\",\"key\":\"k\"}");
 	CHECK(acme_store_load_cert(dir, &c) == 0);
 	CHECK(c.chain == NULL && c.names == NULL && c.n_names == 0);
-	put("certificate.json", "{\"version\":1,\"names\":[],\"chain\":\"x\",\"key\":\"k\"}");
+	put("certificate.json",
+	    "{\"version\":1,\"names\":[],\"chain\":\"x\",\"key\":\"k\"}");
 	CHECK(acme_store_load_cert(dir, &c) == 0);
 	/* a directory where the file should be */
 	{

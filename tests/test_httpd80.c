@@ -71,7 +71,8 @@ static void test_location(void)
 	CHECK_STR(loc("a.test", "http://evil@b.test/", 443), "ERR");
 	CHECK_STR(loc("a.test", "http:///x", 443), "ERR");
 	/* a path that looks like another host stays under our host */
-	CHECK_STR(loc("a.test", "//evil.test/x", 443), "https://a.test//evil.test/x");
+	CHECK_STR(loc("a.test", "//evil.test/x", 443),
+		  "https://a.test//evil.test/x");
 	{
 		char out[16];
 

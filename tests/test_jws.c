@@ -19,11 +19,10 @@
 
 static void test_b64url(void)
 {
-	static const char *const plain[] = {"",     "f",     "fo",    "foo",
+	static const char *const plain[] = {"",	    "f",     "fo",    "foo",
 					    "foob", "fooba", "foobar"};
-	static const char *const enc[] = {"",	    "Zg",      "Zm8",
-					  "Zm9v",   "Zm9vYg",  "Zm9vYmE",
-					  "Zm9vYmFy"};
+	static const char *const enc[] = {
+		"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
 	/* RFC 7515 A.1: the JOSE header with its CRLF and space. */
 	static const char hdr[] = "{\"typ\":\"JWT\",\r\n \"alg\":\"HS256\"}";
 	static const uint8_t urlchars[] = {0xfb, 0xff};
@@ -36,12 +35,12 @@ static void test_b64url(void)
 		CHECK(jws_b64url_encode(plain[i], strlen(plain[i]), out,
 					sizeof(out)) == strlen(enc[i]));
 		CHECK_STR(out, enc[i]);
-		n = jws_b64url_decode(enc[i], strlen(enc[i]), dec,
-				      sizeof(dec));
+		n = jws_b64url_decode(enc[i], strlen(enc[i]), dec, sizeof(dec));
 		CHECK(n == (long)strlen(plain[i]));
 		CHECK(n >= 0 && memcmp(dec, plain[i], (size_t)n) == 0);
 	}
-	CHECK(jws_b64url_encode(hdr, strlen(hdr), out, sizeof(out)) != (size_t)-1);
+	CHECK(jws_b64url_encode(hdr, strlen(hdr), out, sizeof(out)) !=
+	      (size_t)-1);
 	CHECK_STR(out, "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9");
 	CHECK(jws_b64url_encode(urlchars, 2, out, sizeof(out)) == 3);
 	CHECK_STR(out, "-_8");
@@ -66,7 +65,8 @@ static void test_thumbprint_rfc7638(void)
 {
 	/* RFC 7638 §3.1: the members in lexicographic order, no spaces. */
 	static const char jwk[] =
-		"{\"e\":\"AQAB\",\"kty\":\"RSA\",\"n\":\"0vx7agoebGcQSuuPiLJXZpt"
+		"{\"e\":\"AQAB\",\"kty\":\"RSA\",\"n\":"
+		"\"0vx7agoebGcQSuuPiLJXZpt"
 		"N9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6t"
 		"Soc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl"
 		"93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZ"
@@ -147,8 +147,9 @@ static void test_jwk_and_es256(void)
 		CHECK(xs != NULL && ys != NULL);
 		n = xs ? jws_b64url_decode(xs, strlen(xs), xb, sizeof(xb)) : -1;
 		CHECK(n == 32);
-		CHECK(gnutls_privkey_export_ecc_raw2(k, &curve, &x, &y, NULL,
-						     GNUTLS_EXPORT_FLAG_NO_LZ) == 0);
+		CHECK(gnutls_privkey_export_ecc_raw2(
+			      k, &curve, &x, &y, NULL,
+			      GNUTLS_EXPORT_FLAG_NO_LZ) == 0);
 		/* x as exported, left-padded to 32 bytes, equals the JWK's */
 		CHECK(x.size <= 32 && n == 32 &&
 		      memcmp(xb + 32 - x.size, x.data, x.size) == 0);
@@ -207,8 +208,10 @@ static void test_jws_build(void)
 		CHECK(n > 0);
 		buf[n > 0 ? n : 0] = '\0';
 		p = json_loads(buf, 0, NULL);
-		CHECK_STR(json_string_value(json_object_get(p, "alg")), "ES256");
-		CHECK_STR(json_string_value(json_object_get(p, "nonce")), "nonce-1");
+		CHECK_STR(json_string_value(json_object_get(p, "alg")),
+			  "ES256");
+		CHECK_STR(json_string_value(json_object_get(p, "nonce")),
+			  "nonce-1");
 		CHECK_STR(json_string_value(json_object_get(p, "url")),
 			  "https://ca.test/new-acct");
 		CHECK(json_is_object(json_object_get(p, "jwk")));
@@ -249,7 +252,8 @@ static void test_key_authorization(void)
 {
 	char out[128];
 
-	CHECK(jws_key_authorization("tok_EN-1", "THUMB", out, sizeof(out)) == 0);
+	CHECK(jws_key_authorization("tok_EN-1", "THUMB", out, sizeof(out)) ==
+	      0);
 	CHECK_STR(out, "tok_EN-1.THUMB");
 	CHECK(jws_key_authorization("bad/token", "T", out, sizeof(out)) < 0);
 	CHECK(jws_key_authorization("bad\r\ntoken", "T", out, sizeof(out)) < 0);
