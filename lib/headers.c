@@ -96,8 +96,10 @@ int headers_check_request(struct headers_framing *f, const char *name,
 			return fail(f, "unsupported Transfer-Encoding");
 		f->chunked = 1;
 	} else if (name_is(name, name_len, "connection")) {
-		if (f->connection == NULL)
-			f->connection = value;
+		if (headers_conn_append(f->connection, sizeof(f->connection),
+					&f->connection_len, value,
+					value_len) != 0)
+			return fail(f, "Connection header too long");
 	}
 	return 0;
 }
@@ -128,6 +130,23 @@ int headers_is_hop_by_hop(const char *name)
 	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
 		if (strcasecmp(name, hop[i]) == 0)
 			return 1;
+	return 0;
+}
+
+int headers_conn_append(char *buf, size_t cap, size_t *len, const char *v,
+			size_t vlen)
+{
+	size_t sep = *len > 0 ? 2 : 0;
+
+	if (*len + sep + vlen + 1 > cap)
+		return -1;
+	if (sep) {
+		buf[(*len)++] = ',';
+		buf[(*len)++] = ' ';
+	}
+	memcpy(buf + *len, v, vlen);
+	*len += vlen;
+	buf[*len] = '\0';
 	return 0;
 }
 

@@ -20,7 +20,10 @@ struct headers_framing {
 	uint64_t content_length;     /* valid when n_content_length == 1 */
 	const char *host;            /* borrowed from the header value */
 	size_t host_len;
-	const char *connection;      /* first Connection value, borrowed */
+	/* every Connection value, joined with ", " (they all nominate
+	 * hop-by-hop headers); too long is an error */
+	char connection[512];
+	size_t connection_len;
 	const char *error;           /* first problem found, NULL if none */
 };
 
@@ -37,6 +40,10 @@ int headers_is_token(const char *s, size_t len);
 int headers_value_ok(const char *v, size_t len);
 /* Hop-by-hop headers removed in both directions (SPEC F3 list). */
 int headers_is_hop_by_hop(const char *name);
+/* Append one Connection value to a ", "-joined list in buf (cap bytes,
+ * NUL-terminated). Returns 0, or -1 when it does not fit. */
+int headers_conn_append(char *buf, size_t cap, size_t *len, const char *v,
+			size_t vlen);
 /* Does the comma-separated Connection value nominate name? */
 int headers_connection_names(const char *conn, const char *name);
 /* Headers the proxy itself sets toward the upstream and therefore drops

@@ -150,7 +150,10 @@ static enum MHD_Result respond_plain(struct xfer *x, unsigned status)
 	if (status != 200)
 		MHD_add_response_header(r, "Content-Type",
 					"text/plain; charset=utf-8");
-	if (server_stopping(x->srv))
+	/* After a malformed or oversized request the rest of the stream
+	 * cannot be trusted to start a new request: close. */
+	if (server_stopping(x->srv) || status == 400 || status == 413 ||
+	    status == 414 || status == 431)
 		MHD_add_response_header(r, "Connection", "close");
 	ret = MHD_queue_response(x->conn, status, r);
 	MHD_destroy_response(r);
@@ -169,6 +172,7 @@ struct hdr_scan {
 	struct headers_framing f;
 	int has_accept;
 	unsigned count;
+	size_t canonical; /* bytes of the lines as "Name: value\r\n" */
 };
 
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind,
@@ -181,6 +185,7 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind,
 	if (value == NULL)
 		value = "";
 	s->count++;
+	s->canonical += key_size + value_size + 4;
 	headers_check_request(&s->f, key, key_size, value, value_size);
 	if (key_size == 6 && strncasecmp(key, "accept", 6) == 0)
 		s->has_accept = 1;
@@ -272,7 +277,28 @@ static int is_health(const struct xfer *x)
 	       plen == 7 && strncmp(x->target, "/health", 7) == 0;
 }
 
-static enum MHD_Result first_call(struct xfer *x, const char *method)
+/*
+ * libmicrohttpd 0.9.75 silently drops some malformed header bytes: a line
+ * with an empty name ends the head (what follows is parsed as a second,
+ * pipelined request) and a value is cut at a NUL byte. Neither is visible
+ * in the parsed headers, so check that every byte of the head is accounted
+ * for: it may not be longer than its fields written in the canonical form
+ * (single space after the colon, CRLF line ends). A head with more optional
+ * whitespace than that is refused too; mainstream clients never send it.
+ */
+static int head_accounted(struct xfer *x, const char *method,
+			  const char *version, const struct hdr_scan *scan)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		x->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	size_t canonical = strlen(method) + 1 + strlen(x->target) + 1 +
+			   strlen(version) + 2 + scan->canonical + 2;
+
+	return ci == NULL || ci->header_size <= canonical;
+}
+
+static enum MHD_Result first_call(struct xfer *x, const char *method,
+				  const char *version)
 {
 	struct server *srv = x->srv;
 	struct hdr_scan scan;
@@ -295,6 +321,8 @@ static enum MHD_Result first_call(struct xfer *x, const char *method)
 				    &scan);
 	if (scan.count > MAX_REQUEST_HEADERS)
 		return respond_plain(x, 431);
+	if (!head_accounted(x, method, version, &scan) && scan.f.error == NULL)
+		scan.f.error = "unparsed bytes in the request head";
 	if (headers_check_done(&scan.f) != 0 ||
 	    strchr(x->target, '#') != NULL) {
 		log_event(LOG_LEVEL_DEBUG, "BAD_REQUEST", "client_ip",
@@ -472,7 +500,9 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	const char *p, *end, *conn = NULL;
+	const char *p, *end;
+	char conn[1024] = "";
+	size_t conn_len = 0;
 	long status;
 	int64_t size;
 	CURLcode rc;
@@ -523,12 +553,14 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 			return MHD_NO;
 		}
 	}
+	/* Every Connection line of the upstream nominates headers to drop. */
 	end = x->resp_hdrs + x->resp_hdrs_len;
 	for (p = x->resp_hdrs; p < end; p += strlen(p) + 1) {
 		const char *v = p + strlen(p) + 1;
 
-		if (strcasecmp(p, "connection") == 0 && conn == NULL)
-			conn = v;
+		if (strcasecmp(p, "connection") == 0)
+			(void)headers_conn_append(conn, sizeof(conn), &conn_len,
+						  v, strlen(v));
 		p = v;
 	}
 	for (p = x->resp_hdrs; p < end;) {
@@ -583,11 +615,10 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn,
 	(void)cls;
 	(void)conn;
 	(void)url;
-	(void)version;
 	if (x == NULL)
 		return MHD_NO;
 	if (x->phase == 0)
-		return first_call(x, method);
+		return first_call(x, method, version);
 	if (x->phase == 2) {
 		/* Answered already (error on the first call): discard. */
 		*upload_data_size = 0;
