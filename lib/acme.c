@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * acme: the ACME client thread. One thread per server in acme mode; it
- * alone owns the curl easy handle, the account key, the nonce and the
- * order state below. What it shares: the TLS store (tls_store_set swaps
+ * alone owns the connection (curl handle and nonce, see acme_http.c), the
+ * account key and the order state below. What it shares: the TLS store (tls_store_set swaps
  * in a new bundle for new handshakes) and the challenge map (tokens it
  * publishes for the plain HTTP listener), both internally locked; and the
  * stop flag, under a mutex with a condition variable, so acme_stop() wakes
@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "acme.h"
+#include "acme_http.h"
 #include "acme_msg.h"
 #include "acme_store.h"
 #include "ap_autoconf.h"
@@ -44,20 +45,6 @@
 #define POLL_DEFAULT_MS 2000L	/* … up to this */
 #define POLL_MAX_WAIT_MS 60000L /* longest single Retry-After honored */
 #define POLL_TOTAL_MS (5L * 60 * 1000) /* give up polling an order after */
-/* Consecutive badNonce answers tolerated for one request. A CA rejects a
- * good nonce rarely; Pebble's test mode rejects up to half of them. */
-#define NONCE_RETRIES 16
-#define NONCE_MAX 256
-
-struct http_resp {
-	long status;
-	char *body;
-	size_t len, cap;
-	int too_big;
-	char location[ACME_MSG_MAX_URL + 1];
-	char nonce[NONCE_MAX];
-	long retry_after_ms; /* -1 if absent */
-};
 
 struct acme {
 	const struct config *cfg;
@@ -72,9 +59,8 @@ struct acme {
 	atomic_int stopping; /* read by the curl progress callback */
 
 	/* Everything below: the ACME thread only. */
-	CURL *curl;
+	struct acme_conn conn;
 	struct acme_directory dir;
-	char nonce[NONCE_MAX];
 	struct acme_account acct;
 	gnutls_privkey_t acct_key;
 	char thumb[JWS_THUMB_SIZE];
@@ -161,269 +147,28 @@ static int wait_ms(struct acme *a, long ms)
 	return stop;
 }
 
-/* ---- HTTP ---- */
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct http_resp *r = ud;
-	size_t n = size * nmemb;
-
-	if (r->len + n > ACME_MSG_MAX_DOC) {
-		r->too_big = 1;
-		return 0; /* aborts the transfer */
-	}
-	if (r->len + n + 1 > r->cap) {
-		size_t cap = r->cap ? r->cap : 4096;
-		char *nb;
-
-		while (cap < r->len + n + 1)
-			cap *= 2;
-		nb = realloc(r->body, cap);
-		if (nb == NULL)
-			return 0;
-		r->body = nb;
-		r->cap = cap;
-	}
-	memcpy(r->body + r->len, ptr, n);
-	r->len += n;
-	r->body[r->len] = '\0';
-	return n;
-}
-
-/* Copy a header value if line is "name: value", trimmed; 1 if matched. */
-static int header_value(const char *line, size_t len, const char *name,
-			char *out, size_t outsz)
-{
-	size_t nl = strlen(name), vl;
-	const char *v;
-
-	if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
-		return 0;
-	v = line + nl + 1;
-	vl = len - nl - 1;
-	while (vl > 0 && (*v == ' ' || *v == '\t')) {
-		v++;
-		vl--;
-	}
-	while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' ||
-			  v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-		vl--;
-	if (vl >= outsz)
-		return 1; /* too long to be valid: leave it empty */
-	memcpy(out, v, vl);
-	out[vl] = '\0';
-	return 1;
-}
-
-static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct http_resp *r = ud;
-	size_t n = size * nmemb;
-	char v[64];
-
-	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
-		/* A new response (after 1xx): forget earlier headers. */
-		r->location[0] = '\0';
-		r->nonce[0] = '\0';
-		r->retry_after_ms = -1;
-		return n;
-	}
-	if (header_value(ptr, n, "Location", r->location,
-			 sizeof(r->location)) ||
-	    header_value(ptr, n, "Replay-Nonce", r->nonce, sizeof(r->nonce)))
-		return n;
-	if (header_value(ptr, n, "Retry-After", v, sizeof(v)) && v[0]) {
-		char *end;
-		long s = strtol(v, &end, 10);
-
-		if (*end == '\0' && s >= 0 && s < 86400) {
-			r->retry_after_ms = s * 1000;
-		} else {
-			time_t t = curl_getdate(v, NULL);
-
-			if (t > 0)
-				r->retry_after_ms =
-					t > time(NULL)
-						? (long)(t - time(NULL)) * 1000
-						: 0;
-		}
-	}
-	return n;
-}
-
-static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-		       curl_off_t un)
-{
-	struct acme *a = ud;
-
-	(void)dt;
-	(void)dn;
-	(void)ut;
-	(void)un;
-	return atomic_load(&a->stopping) ? 1 : 0;
-}
-
-static void resp_reset(struct http_resp *r)
-{
-	free(r->body);
-	memset(r, 0, sizeof(*r));
-	r->retry_after_ms = -1;
-}
-
-/* One request. body NULL: GET (or HEAD if head). Returns 0 when a response
- * arrived (any status), -1 on a transport error (logged under step). */
-static int http_do(struct acme *a, const char *step, const char *url,
-		   const char *body, int head, const char *accept,
-		   struct http_resp *r)
-{
-	struct curl_slist *hdrs = NULL, *h;
-	char errbuf[CURL_ERROR_SIZE] = "";
-	CURLcode cc;
-
-	resp_reset(r);
-	curl_easy_reset(a->curl);
-	h = curl_slist_append(
-		hdrs, body != NULL ? "Content-Type: application/jose+json"
-				   : "Content-Type:");
-	if (h != NULL) {
-		hdrs = h;
-		h = curl_slist_append(
-			hdrs,
-			accept != NULL ? accept : "Accept: application/json");
-	}
-	if (h == NULL) {
-		curl_slist_free_all(hdrs);
-		return -1;
-	}
-	hdrs = h;
-	curl_easy_setopt(a->curl, CURLOPT_URL, url);
-	curl_easy_setopt(a->curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(a->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(a->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT, 60L);
-	curl_easy_setopt(a->curl, CURLOPT_USERAGENT,
-			 "reverse-proxy/" PACKAGE_VERSION " (acme)");
-	curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(a->curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(a->curl, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(a->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(a->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(a->curl, CURLOPT_XFERINFODATA, a);
-	curl_easy_setopt(a->curl, CURLOPT_ERRORBUFFER, errbuf);
-	if (a->cfg->acme_ca_file != NULL)
-		curl_easy_setopt(a->curl, CURLOPT_CAINFO, a->cfg->acme_ca_file);
-	if (body != NULL) {
-		curl_easy_setopt(a->curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(a->curl, CURLOPT_POSTFIELDSIZE,
-				 (long)strlen(body));
-	} else if (head) {
-		curl_easy_setopt(a->curl, CURLOPT_NOBODY, 1L);
-	}
-	cc = curl_easy_perform(a->curl);
-	curl_slist_free_all(hdrs);
-	if (cc != CURLE_OK) {
-		if (!atomic_load(&a->stopping))
-			log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", step,
-				  "url", url, "error",
-				  r->too_big  ? "response too large"
-				  : errbuf[0] ? errbuf
-					      : curl_easy_strerror(cc),
-				  NULL);
-		return -1;
-	}
-	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &r->status);
-	if (r->nonce[0] != '\0')
-		snprintf(a->nonce, sizeof(a->nonce), "%s", r->nonce);
-	return 0;
-}
-
-/* Log the server's problem document (or the bare status) for step. */
-static void report(const char *step, const struct http_resp *r)
-{
-	struct acme_problem p;
-	char st[16];
-
-	snprintf(st, sizeof(st), "%ld", r->status);
-	if (acme_parse_problem(r->body, r->len, &p) != 0)
-		memset(&p, 0, sizeof(p));
-	log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", step, "status", st,
-		  "type", p.type, "detail", p.detail, NULL);
-	acme_problem_clear(&p);
-}
-
-static int resp_is_problem(const struct http_resp *r, const char *name)
-{
-	struct acme_problem p;
-	int is;
-
-	if (acme_parse_problem(r->body, r->len, &p) != 0)
-		return 0;
-	is = acme_problem_is(&p, name);
-	acme_problem_clear(&p);
-	return is;
-}
-
-/*
- * A signed POST (payload NULL: POST-as-GET). Gets a nonce when none is
- * left, and retries on badNonce with the fresh nonce the error carried.
- * use_kid 0 signs with the JWK (newAccount). Returns 0 when the server
- * answered (check r->status), -1 otherwise (logged).
- */
-static int post(struct acme *a, const char *step, const char *url,
-		const char *payload, int use_kid, const char *accept,
-		struct http_resp *r)
-{
-	int i;
-
-	for (i = 0; i < NONCE_RETRIES; i++) {
-		char *jws;
-		int rc;
-
-		if (a->nonce[0] == '\0' &&
-		    (http_do(a, "newNonce", a->dir.new_nonce, NULL, 1, NULL,
-			     r) != 0 ||
-		     a->nonce[0] == '\0')) {
-			if (r->status != 0)
-				report("newNonce", r);
-			return -1;
-		}
-		jws = jws_build(a->acct_key, use_kid ? a->acct.url : NULL,
-				a->nonce, url, payload);
-		/* A nonce is good for one request, whatever happens. */
-		a->nonce[0] = '\0';
-		if (jws == NULL) {
-			log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", step,
-				  "error", "cannot sign request", NULL);
-			return -1;
-		}
-		rc = http_do(a, step, url, jws, 0, accept, r);
-		free(jws);
-		if (rc != 0)
-			return -1;
-		if (r->status == 400 && resp_is_problem(r, "badNonce")) {
-			log_event(LOG_LEVEL_DEBUG, "ACME_NONCE_RETRY", "step",
-				  step, NULL);
-			continue;
-		}
-		return 0;
-	}
-	report(step, r);
-	return -1;
-}
-
 /* ---- the flow ---- */
 
-static int fetch_directory(struct acme *a, struct http_resp *r)
+/* acme_post with the current account key, account URL and nonce URL. */
+static int apost(struct acme *a, const char *step, const char *url,
+		 const char *payload, int use_kid, const char *accept,
+		 struct acme_resp *r)
+{
+	a->conn.new_nonce_url = a->dir.new_nonce;
+	a->conn.key = a->acct_key;
+	a->conn.kid = a->acct.url;
+	return acme_post(&a->conn, step, url, payload, use_kid, accept, r);
+}
+
+static int fetch_directory(struct acme *a, struct acme_resp *r)
 {
 	acme_directory_clear(&a->dir);
-	if (http_do(a, "directory", a->cfg->acme_directory, NULL, 0, NULL, r) !=
-	    0)
+	if (acme_http_do(&a->conn, "directory", a->cfg->acme_directory, NULL, 0,
+			 NULL, r) != 0)
 		return -1;
 	if (r->status != 200 ||
 	    acme_parse_directory(r->body, r->len, &a->dir) != 0) {
-		report("directory", r);
+		acme_report("directory", r);
 		return -1;
 	}
 	return 0;
@@ -478,7 +223,7 @@ static int load_account(struct acme *a)
 	return 0;
 }
 
-static int register_account(struct acme *a, struct http_resp *r)
+static int register_account(struct acme *a, struct acme_resp *r)
 {
 	json_t *pl = NULL;
 	char *payload = NULL;
@@ -492,11 +237,12 @@ static int register_account(struct acme *a, struct http_resp *r)
 	payload = pl != NULL ? json_dumps(pl, JSON_COMPACT) : NULL;
 	if (payload == NULL)
 		goto out;
-	if (post(a, "newAccount", a->dir.new_account, payload, 0, NULL, r) != 0)
+	if (apost(a, "newAccount", a->dir.new_account, payload, 0, NULL, r) !=
+	    0)
 		goto out;
 	if ((r->status != 200 && r->status != 201) || r->location[0] == '\0' ||
 	    strncmp(r->location, "https://", 8) != 0) {
-		report("newAccount", r);
+		acme_report("newAccount", r);
 		goto out;
 	}
 	if (acme_parse_account(r->body, r->len, &doc) == 0) {
@@ -504,7 +250,7 @@ static int register_account(struct acme *a, struct http_resp *r)
 
 		acme_account_doc_clear(&doc);
 		if (!valid) {
-			report("newAccount", r);
+			acme_report("newAccount", r);
 			goto out;
 		}
 	}
@@ -526,7 +272,7 @@ out:
 /* POST-as-GET url until its status leaves the pending states (parsed by
  * parse into doc, status read by get_status). Honors Retry-After. */
 static int poll_until(struct acme *a, const char *step, const char *url,
-		      const char *const *waiting, struct http_resp *r,
+		      const char *const *waiting, struct acme_resp *r,
 		      int (*parse)(const char *, size_t, void *), void *doc,
 		      void (*clear)(void *), char *(*status)(void *))
 {
@@ -537,11 +283,11 @@ static int poll_until(struct acme *a, const char *step, const char *url,
 		size_t i;
 		int busy = 0;
 
-		if (post(a, step, url, NULL, 1, NULL, r) != 0)
+		if (apost(a, step, url, NULL, 1, NULL, r) != 0)
 			return -1;
 		clear(doc);
 		if (r->status != 200 || parse(r->body, r->len, doc) != 0) {
-			report(step, r);
+			acme_report(step, r);
 			return -1;
 		}
 		for (i = 0; waiting[i] != NULL; i++)
@@ -593,7 +339,7 @@ static char *s_authz(void *d)
 }
 
 /* Complete one authorization with HTTP-01. */
-static int authorize(struct acme *a, const char *url, struct http_resp *r)
+static int authorize(struct acme *a, const char *url, struct acme_resp *r)
 {
 	static const char *const waiting[] = {"pending", "processing", NULL};
 	struct acme_authz az;
@@ -602,10 +348,10 @@ static int authorize(struct acme *a, const char *url, struct http_resp *r)
 	int rc = -1;
 
 	memset(&az, 0, sizeof(az));
-	if (post(a, "authorization", url, NULL, 1, NULL, r) != 0)
+	if (apost(a, "authorization", url, NULL, 1, NULL, r) != 0)
 		return -1;
 	if (r->status != 200 || acme_parse_authz(r->body, r->len, &az) != 0) {
-		report("authorization", r);
+		acme_report("authorization", r);
 		return -1;
 	}
 	if (strcmp(az.status, "valid") == 0) {
@@ -632,10 +378,10 @@ static int authorize(struct acme *a, const char *url, struct http_resp *r)
 	}
 	log_event(LOG_LEVEL_INFO, "ACME_CHALLENGE", "name", az.identifier,
 		  "type", "http-01", "status", "published", NULL);
-	if (post(a, "challenge", az.http01.url, "{}", 1, NULL, r) != 0)
+	if (apost(a, "challenge", az.http01.url, "{}", 1, NULL, r) != 0)
 		goto out;
 	if (r->status != 200) {
-		report("challenge", r);
+		acme_report("challenge", r);
 		goto out;
 	}
 	if (poll_until(a, "authorization", url, waiting, r, p_authz, &az,
@@ -696,7 +442,7 @@ static int issue(struct acme *a)
 {
 	static const char *const order_waiting[] = {"pending", "ready",
 						    "processing", NULL};
-	struct http_resp r;
+	struct acme_resp r;
 	struct acme_order ord;
 	struct acme_cert_cache cc;
 	gnutls_privkey_t ckey = NULL;
@@ -721,14 +467,14 @@ static int issue(struct acme *a)
 	for (attempt = 0;; attempt++) {
 		if (register_account(a, &r) != 0)
 			goto out;
-		if (post(a, "newOrder", a->dir.new_order, payload, 1, NULL,
-			 &r) != 0)
+		if (apost(a, "newOrder", a->dir.new_order, payload, 1, NULL,
+			  &r) != 0)
 			goto out;
 		if (r.status == 201)
 			break;
 		if (attempt == 0 &&
-		    (resp_is_problem(&r, "accountDoesNotExist") ||
-		     resp_is_problem(&r, "unauthorized"))) {
+		    (acme_resp_is_problem(&r, "accountDoesNotExist") ||
+		     acme_resp_is_problem(&r, "unauthorized"))) {
 			log_event(LOG_LEVEL_WARN, "ACME_ACCOUNT", "status",
 				  "unknown to the CA", "action", "re-register",
 				  NULL);
@@ -736,13 +482,13 @@ static int issue(struct acme *a)
 			a->acct.url = NULL;
 			continue;
 		}
-		report("newOrder", &r);
+		acme_report("newOrder", &r);
 		goto out;
 	}
 	if (r.location[0] == '\0' ||
 	    acme_parse_order(r.body, r.len, &ord) != 0 ||
 	    (order_url = strdup(r.location)) == NULL) {
-		report("newOrder", &r);
+		acme_report("newOrder", &r);
 		goto out;
 	}
 	log_event(LOG_LEVEL_INFO, "ACME_ORDER", "status", ord.status, "url",
@@ -771,10 +517,10 @@ static int issue(struct acme *a)
 		json_decref(pl);
 	}
 	if (payload == NULL ||
-	    post(a, "finalize", fin, payload, 1, NULL, &r) != 0)
+	    apost(a, "finalize", fin, payload, 1, NULL, &r) != 0)
 		goto out;
 	if (r.status != 200) {
-		report("finalize", &r);
+		acme_report("finalize", &r);
 		goto out;
 	}
 	log_event(LOG_LEVEL_INFO, "ACME_FINALIZE", "status", "submitted", "url",
@@ -788,11 +534,11 @@ static int issue(struct acme *a)
 			  "detail", ord.error.detail, NULL);
 		goto out;
 	}
-	if (post(a, "certificate", ord.certificate, NULL, 1,
-		 "Accept: application/pem-certificate-chain", &r) != 0)
+	if (apost(a, "certificate", ord.certificate, NULL, 1,
+		  "Accept: application/pem-certificate-chain", &r) != 0)
 		goto out;
 	if (r.status != 200 || r.len == 0 || memchr(r.body, 0, r.len) != NULL) {
-		report("certificate", &r);
+		acme_report("certificate", &r);
 		goto out;
 	}
 	if (install(a, r.body, r.len, key_pem, key_len, "ACME_CERT_ISSUED") !=
@@ -820,7 +566,7 @@ out:
 	free(order_url);
 	free(fin);
 	acme_order_clear(&ord);
-	resp_reset(&r);
+	acme_resp_reset(&r);
 	free(r.body);
 	return rc;
 }
@@ -962,8 +708,10 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 		env_ms("ALKPROXY_ACME_BACKOFF_MAX_MS", BACKOFF_MAX_MS);
 	a->check_ms =
 		env_ms("ALKPROXY_ACME_CHECK_INTERVAL_MS", CHECK_INTERVAL_MS);
-	a->curl = curl_easy_init();
-	if (a->curl == NULL) {
+	a->conn.stopping = &a->stopping;
+	a->conn.ca_file = cfg->acme_ca_file;
+	a->conn.curl = curl_easy_init();
+	if (a->conn.curl == NULL) {
 		snprintf(err, errsz, "cannot create the ACME HTTP client");
 		goto fail;
 	}
@@ -995,13 +743,13 @@ void acme_stop(struct acme *a)
 	pthread_mutex_unlock(&a->mu);
 	if (a->started)
 		pthread_join(a->thread, NULL);
-	if (a->curl != NULL)
-		curl_easy_cleanup(a->curl);
+	if (a->conn.curl != NULL)
+		curl_easy_cleanup(a->conn.curl);
 	acme_directory_clear(&a->dir);
 	acme_account_clear(&a->acct);
 	if (a->acct_key != NULL)
 		gnutls_privkey_deinit(a->acct_key);
-	explicit_bzero(a->nonce, sizeof(a->nonce));
+	explicit_bzero(a->conn.nonce, sizeof(a->conn.nonce));
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
