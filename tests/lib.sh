@@ -355,4 +355,23 @@ timed_ms() {
 	printf -v "$__v" '%s' $(($(now_ms) - __t0))
 	return $__rc
 }
+
+# proxy_is_asan: true if bin/reverse-proxy (or the real binary behind a
+# libtool wrapper) is built with AddressSanitizer.
+proxy_is_asan() {
+	local d
+	d=$(dirname "$PROXY")
+	grep -qa __asan_init "$PROXY" "$d/.libs/reverse-proxy" "$d/.libs/lt-reverse-proxy" 2>/dev/null
+}
+# asan_small_quarantine: under ASan, shrink the free-memory quarantine (256
+# MiB by default) for the proxy started next, so that RSS measurements mean
+# something; RSS_SLACK_KB is set to the extra RSS to allow (0 without ASan).
+asan_small_quarantine() {
+	RSS_SLACK_KB=0
+	if proxy_is_asan; then
+		export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8:thread_local_quarantine_size_kb=256"
+		RSS_SLACK_KB=65536
+		log "AddressSanitizer build: quarantine 8 MiB, RSS slack $RSS_SLACK_KB KiB"
+	fi
+}
 # --- end streaming helpers ---

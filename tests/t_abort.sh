@@ -108,4 +108,5 @@ expect_eq "proxy still serves" "$(status_of a a.test /health)" 200
 check "proxy alive" kill -0 "$PX_PID"
 stop_proxy
 expect_eq "SIGTERM exits 0" "$PX_STATUS" 0
+check_sanitizer_clean
 finish

@@ -10,9 +10,10 @@
 require_cmd curl certtool awk
 
 N=${AP_BIG_BYTES:-1073741824}
-MAX_GROWTH_KB=32768
 CURL_MAX_TIME=${AP_BIG_MAX_TIME:-150}
 start_upstream
+asan_small_quarantine
+MAX_GROWTH_KB=$((32768 + RSS_SLACK_KB))
 stream_proxy "$UP_PORT" "read_timeout_secs = 30" "body_limit_bytes = $((N * 2))"
 
 # Baseline after startup and a first small proxied request.
@@ -85,4 +86,5 @@ grep -q "REQUEST .*method=PUT path=/echo status=200" "$PX_LOG" && ok "upload REQ
 expect_eq "proxy still serves" "$(status_of a a.test /health)" 200
 stop_proxy
 expect_eq "SIGTERM exits 0" "$PX_STATUS" 0
+check_sanitizer_clean
 finish
