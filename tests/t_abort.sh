@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 # Aborts propagate both ways (SPEC F2): (a) a client that disconnects in the
 # middle of a download makes the proxy drop the upstream transfer within
-# 2 s, also while backpressure has paused the upstream transfer; (b) a
-# client that disconnects while the proxy waits on a stalled upstream
-# (read_timeout_secs = 30) makes the proxy close the upstream connection
-# within 5 s, not at the read timeout; (c) an upstream that dies
-# mid-body gives the client a truncated transfer (curl 18 or 56, never a
+# 2 s, also while backpressure has paused the upstream transfer, and in
+# the middle of a chunked upload; (b) a client that disconnects while the
+# proxy waits on a stalled upstream (read_timeout_secs = 30) makes the proxy
+# close the upstream connection within 5 s, not at the read timeout; (c) an
+# upstream that dies mid-body gives the client a truncated transfer (curl 18 or 56, never a
 # clean end) and the proxy keeps serving.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 require_cmd curl certtool
@@ -33,8 +33,8 @@ wait_file_match "$UP_LOG" "^REQ GET /drip" 5 || fail "drip request reached the u
 sleep 1
 got=$(stat -c %s "$T/drip.bin" 2>/dev/null || echo 0)
 check "drip: client was receiving ($got bytes after 1 s)" test "$got" -gt 0
-kill -KILL "$cpid" 2>/dev/null || true
 tk=$(now_ms)
+kill -KILL "$cpid" 2>/dev/null || true
 { wait "$cpid"; } 2>/dev/null || true
 if wait_file_match "$UP_LOG" "^ABORT /drip" 5; then
 	ta=$(first_t "$UP_LOG" "^ABORT /drip")
@@ -53,8 +53,8 @@ cpid=$!
 PIDS="$PIDS $cpid"
 wait_file_match "$UP_LOG" "^REQ GET /bytes\\?n=1000000000" 5 || fail "slow-client request reached the upstream"
 sleep 1.5
-kill -KILL "$cpid" 2>/dev/null || true
 tk=$(now_ms)
+kill -KILL "$cpid" 2>/dev/null || true
 { wait "$cpid"; } 2>/dev/null || true
 if wait_file_match "$UP_LOG" "^ABORT /bytes\\?n=1000000000" 5; then
 	ta=$(first_t "$UP_LOG" "^ABORT /bytes\\?n=1000000000")
@@ -64,6 +64,33 @@ else
 	fail "paused transfer: upstream transfer not aborted within 5 s of the client kill"
 fi
 
+# (a3) client disconnect in the middle of a chunked upload: the upstream,
+# reading the body, sees the request end (ABORT) promptly
+pipe_pid=""
+( { ucurl "/bytes?n=1000000000&seed=4" 2>/dev/null || true; } | exec curl -sS --max-time 60 --cacert "$T/a.pem" \
+	--resolve "a.test:$PX_PORT:127.0.0.1" -T - -H 'Transfer-Encoding: chunked' \
+	--limit-rate 2M -o /dev/null "https://a.test:$PX_PORT/echo" 2>/dev/null ) &
+pipe_pid=$!
+PIDS="$PIDS $pipe_pid"
+if wait_file_match "$UP_LOG" "^REQ PUT /echo" 5; then
+	sleep 1
+	upc=$(pgrep -P "$pipe_pid" -x curl | head -n1 || true)
+	tk=$(now_ms)
+	[ -n "$upc" ] && kill -KILL $upc 2>/dev/null || true
+	if wait_file_match "$UP_LOG" "^ABORT /echo" 5; then
+		ta=$(first_t "$UP_LOG" "^ABORT /echo")
+		log "upload: client killed -> upstream ABORT after $((ta - tk)) ms"
+		check "upload: upstream request aborted within 2 s of the client kill ($((ta - tk)) ms)" test $((ta - tk)) -le 2000
+	else
+		fail "upload: upstream request not aborted within 5 s of the client kill"
+	fi
+	grep -q "^DONE /echo" "$UP_LOG" && fail "upload: truncated upload completed at the upstream" ||
+		ok "upload: truncated upload not completed at the upstream"
+else
+	fail "upload request reached the upstream"
+fi
+{ wait "$pipe_pid"; } 2>/dev/null || true
+
 # (b) client disconnect while the upstream is stalled
 ncl=$(grep -c '^CLOSED' "$UP_LOG" || true)
 pcurl_bg /stall "$T/stall.bin"
@@ -71,8 +98,8 @@ cpid=$!
 PIDS="$PIDS $cpid"
 wait_file_match "$UP_LOG" "^REQ GET /stall" 5 || fail "stall request reached the upstream"
 sleep 0.5
-kill -KILL "$cpid" 2>/dev/null || true
 tk=$(now_ms)
+kill -KILL "$cpid" 2>/dev/null || true
 { wait "$cpid"; } 2>/dev/null || true
 if wait_file_match "$UP_LOG" "^ABORT /stall" 5; then
 	ta=$(first_t "$UP_LOG" "^ABORT /stall")

@@ -3,7 +3,8 @@
 # Slow and stalled clients cost no CPU and are not cut (SPEC F2, F4, F13;
 # ARCHITECTURE §1): (a) a slow reader (8 MiB at 1 MiB/s, 4x the 2 s
 # read_timeout_secs) gets the whole body with no 504, no read-ahead into
-# the proxy buffers, and the proxy uses little CPU meanwhile; (b) five
+# the proxy buffers, and the proxy uses little CPU meanwhile; a slow
+# chunked upload (upstream silent while it reads) is not cut either; (b) five
 # clients that send 11 bytes of a ClientHello and stall cost no CPU (the
 # MHD epoll spin); (c) an idle proxy uses no CPU.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
@@ -47,6 +48,22 @@ expect_eq "slow reader: sha256" "$(sha256sum <"$T/slow.bin" | cut -d' ' -f1)" "$
 check "slow reader: transfer took > 6 s (really slow)" test $((t1 - t0)) -gt 6000
 expect_eq "slow reader: no 504 logged" "$(log_count 'status=504')" 0
 check "slow reader: proxy CPU $((c1 - c0)) ticks < 100" test $((c1 - c0)) -lt 100
+
+# (a2) slow writer: a chunked upload at 1 MiB/s for ~6 s, while the upstream
+# (reading the body) sends nothing: the transfer keeps moving, so it must
+# not be cut by read_timeout_secs = 2.
+UN=6291456
+uwant=$(ucurl "/sha?n=$UN&seed=5")
+t0=$(now_ms)
+rc=0
+ucurl "/bytes?n=$UN&seed=5" | CURL_MAX_TIME=40 pcurl a a.test /echo -T - \
+	-H 'Transfer-Encoding: chunked' --limit-rate 1M >"$T/slowup.echo" 2>"$T/slowup.err" || rc=$?
+t1=$(now_ms)
+log "slow writer: $((t1 - t0)) ms wall, curl exit $rc, $(grep -c . "$T/slowup.echo") reply lines"
+expect_eq "slow writer: curl exit status" "$rc" 0
+expect_eq "slow writer: body-sha256 at upstream" "$(sed -n 's/^body-sha256: //p' "$T/slowup.echo")" "$uwant"
+check "slow writer: upload took > 4 s (really slow)" test $((t1 - t0)) -gt 4000
+expect_eq "slow writer: no 504 logged" "$(log_count 'status=504')" 0
 
 # (b) five stalled TLS handshakes (first 11 bytes of a ClientHello)
 python3 - "$PX_PORT" >"$T/stall.out" 2>&1 <<'PY' &
