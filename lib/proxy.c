@@ -14,6 +14,7 @@
 #include "headers.h"
 #include "log.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "upstream.h"
 
@@ -297,6 +298,32 @@ static int head_accounted(struct xfer *x, const char *method,
 	return ci == NULL || ci->header_size <= canonical;
 }
 
+/* SPEC F8: one token per request from the bucket of the TCP peer (headers
+ * never count), /health exempt (answered before this). Every request
+ * counts, known host or not, so probing for sites is limited too. A refusal
+ * is logged as RATE_LIMIT for fail2ban (SPEC F10), without the query. */
+static int rate_allowed(struct xfer *x, const struct config *cfg)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		x->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char path[1024];
+	size_t plen;
+
+	if (ratelimit_allow(server_ratelimit(x->srv),
+			    ci != NULL ? ci->client_addr : NULL,
+			    cfg->rl_requests_per_second, cfg->rl_burst,
+			    ratelimit_now_ms()))
+		return 1;
+	plen = strcspn(x->target, "?");
+	if (plen >= sizeof(path))
+		plen = sizeof(path) - 1;
+	memcpy(path, x->target, plen);
+	path[plen] = '\0';
+	log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip", x->client_ip,
+		  "host", x->host, "path", path, "status", "429", NULL);
+	return 0;
+}
+
 static enum MHD_Result first_call(struct xfer *x, const char *method,
 				  const char *version)
 {
@@ -345,6 +372,8 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	}
 	x->snap = server_snapshot(srv);
 	cfg = x->snap->cfg;
+	if (!rate_allowed(x, cfg))
+		return respond_plain(x, 429);
 	x->site = config_find_site(cfg, x->host);
 	if (x->site == NULL)
 		return respond_plain(x, 404);

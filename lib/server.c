@@ -20,6 +20,7 @@
 #include "httpd80.h"
 #include "log.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "tls.h"
 #include "upstream.h"
@@ -57,6 +58,10 @@ struct server {
 	struct challenge_map *challenges;
 	struct httpd80 *http;
 	struct acme *acme;
+	/* rate limiting (issue 4): the bucket table shared by the MHD
+	 * workers, and the thread that evicts idle buckets */
+	struct ratelimit *rl;
+	struct ratelimit_housekeeper *rl_hk;
 };
 
 static struct snapshot *snapshot_new(struct config *cfg)
@@ -104,6 +109,24 @@ unsigned server_https_port(const struct server *srv)
 	return srv->https_port;
 }
 
+/* ---- rate limiting (issue 4) ---- */
+
+struct ratelimit *server_ratelimit(struct server *srv)
+{
+	return srv->rl;
+}
+
+/* Housekeeping thread: eviction settings of the current snapshot, so a
+ * reload changes them. */
+static void rl_settings(void *ud, unsigned *interval_secs, unsigned *age_secs)
+{
+	struct snapshot *s = server_snapshot(ud);
+
+	*interval_secs = s->cfg->rl_eviction_interval_secs;
+	*age_secs = s->cfg->rl_eviction_age_secs;
+	snapshot_put(s);
+}
+
 int server_create(struct config *cfg, struct server **out, char *err,
 		  size_t errsz)
 {
@@ -131,6 +154,11 @@ int server_create(struct config *cfg, struct server **out, char *err,
 	if (srv->snap == NULL || srv->tls == NULL || srv->challenges == NULL) {
 		if (srv->snap == NULL)
 			config_free(cfg);
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	srv->rl = ratelimit_new(RATELIMIT_DEFAULT_MAX_ENTRIES);
+	if (srv->rl == NULL) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
@@ -416,6 +444,12 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		server_stop(srv);
 		return -1;
 	}
+	srv->rl_hk = ratelimit_housekeeper_start(srv->rl, rl_settings, srv);
+	if (srv->rl_hk == NULL) {
+		snprintf(err, errsz, "cannot start the rate-limit thread");
+		server_stop(srv);
+		return -1;
+	}
 	return 0;
 }
 
@@ -444,6 +478,8 @@ void server_stop(struct server *srv)
 	}
 	upstream_pool_stop(srv->ups);
 	srv->ups = NULL;
+	ratelimit_housekeeper_stop(srv->rl_hk);
+	srv->rl_hk = NULL;
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "stopped", NULL);
 }
 
@@ -458,6 +494,8 @@ void server_free(struct server *srv)
 	pthread_mutex_destroy(&srv->conns_mu);
 	tls_store_free(srv->tls);
 	challenge_map_free(srv->challenges);
+	ratelimit_housekeeper_stop(srv->rl_hk);
+	ratelimit_free(srv->rl);
 	pthread_mutex_destroy(&srv->snap_mu);
 	free(srv);
 }
@@ -541,6 +579,7 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 	if (b != NULL)
 		tls_store_set(srv->tls, b);
 	log_set_level(newcfg->log_level);
+	ratelimit_housekeeper_wake(srv->rl_hk); /* new eviction settings */
 	if (changed[0] == '\0') {
 		free(srv->static_warned);
 		srv->static_warned = NULL;

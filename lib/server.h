@@ -39,6 +39,9 @@ struct snapshot *server_snapshot(struct server *srv); /* new reference */
 void snapshot_put(struct snapshot *s);
 int server_stopping(const struct server *srv);
 struct upstream *server_pick_upstream(struct server *srv);
+/* The per-address rate-limit table (SPEC F8), shared by every MHD worker;
+ * owned by the server, valid until server_free(). */
+struct ratelimit *server_ratelimit(struct server *srv);
 
 /* Replace the dynamic configuration (sites, rate limit, body limit, log
  * level, manual certificates) with newcfg for new requests; requests in
