@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * acceptor: one thread per listener that accepts connections and hands
+ * them to libmicrohttpd. Threads: the acceptor thread owns the listening
+ * socket; acceptor_kick() (any thread) writes the eventfd; start, stop and
+ * free run on the main thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acceptor.h"
+#include "log.h"
+
+/* Out of descriptors: try again after this long, or when one frees. */
+#define PAUSE_MS 250
+/* At most one ACCEPT_ERROR line per this many seconds. */
+#define LOG_EVERY_SECS 10
+
+struct acceptor {
+	pthread_t thread;
+	int started;
+	int listen_fd;
+	int wake_fd;
+	struct MHD_Daemon *daemon;
+	const char *proto;
+	acceptor_admit_fn admit;
+	void *ud;
+	atomic_int stop;
+	atomic_int paused;
+	time_t last_log;
+	unsigned long suppressed;
+	unsigned long refused;
+};
+
+int acceptor_listen(const struct sockaddr *sa, socklen_t len, int backlog)
+{
+	int fd, one = 1, saved;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (sa->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) !=
+		     0) ||
+	    bind(fd, sa, len) != 0 || listen(fd, backlog) != 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+unsigned acceptor_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+static void log_error(struct acceptor *a, int err)
+{
+	time_t now = time(NULL);
+	char n[32];
+
+	if (a->last_log != 0 && now - a->last_log < LOG_EVERY_SECS) {
+		a->suppressed++;
+		return;
+	}
+	snprintf(n, sizeof(n), "%lu", a->suppressed);
+	log_event(LOG_LEVEL_ERROR, "ACCEPT_ERROR", "proto", a->proto, "error",
+		  strerror(err), "suppressed", n, NULL);
+	a->last_log = now;
+	a->suppressed = 0;
+}
+
+/* Accept until the backlog is empty; returns the pause in ms (0 = none). */
+static int accept_batch(struct acceptor *a)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd, one = 1;
+
+		fd = accept4(a->listen_fd, (struct sockaddr *)&ss, &len,
+			     SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			switch (errno) {
+			case EAGAIN:
+				return 0;
+			case EINTR:
+			case ECONNABORTED:
+			case EPROTO:
+				continue;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				log_error(a, errno);
+				return PAUSE_MS;
+			default:
+				log_error(a, errno);
+				return PAUSE_MS;
+			}
+		}
+		if (!a->admit(a->ud)) {
+			/* Over max_connections or stopping: refuse now rather
+			 * than keep the client waiting in the backlog. */
+			a->refused++;
+			close(fd);
+			continue;
+		}
+		/* Answers are written in one go; waiting for an ACK of the
+		 * previous segment only adds latency. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* MHD closes the socket itself if it cannot take it. */
+		(void)MHD_add_connection(a->daemon, fd, (struct sockaddr *)&ss,
+					 len);
+	}
+}
+
+static void *acceptor_main(void *arg)
+{
+	struct acceptor *a = arg;
+	int pause_ms = 0;
+
+	while (!atomic_load(&a->stop)) {
+		struct pollfd pfd[2];
+		int n;
+
+		pfd[0].fd = a->wake_fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = a->listen_fd;
+		pfd[1].events = POLLIN;
+		/* While paused the listening socket is not polled at all, so a
+		 * full descriptor table cannot make this loop spin. */
+		n = poll(pfd, pause_ms ? 1 : 2, pause_ms ? pause_ms : -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			uint64_t v;
+
+			if (read(a->wake_fd, &v, sizeof(v)) < 0)
+				v = 0; /* EAGAIN: another wakeup took it */
+		}
+		if (atomic_load(&a->stop))
+			break;
+		pause_ms = accept_batch(a);
+		atomic_store(&a->paused, pause_ms != 0);
+	}
+	return NULL;
+}
+
+int acceptor_start(int listen_fd, struct MHD_Daemon *d, const char *proto,
+		   acceptor_admit_fn admit, void *ud, struct acceptor **out)
+{
+	struct acceptor *a;
+
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		close(listen_fd);
+		return -1;
+	}
+	a->listen_fd = listen_fd;
+	a->daemon = d;
+	a->proto = proto;
+	a->admit = admit;
+	a->ud = ud;
+	a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->wake_fd < 0 ||
+	    pthread_create(&a->thread, NULL, acceptor_main, a) != 0) {
+		acceptor_free(a);
+		return -1;
+	}
+	a->started = 1;
+	*out = a;
+	return 0;
+}
+
+void acceptor_kick(struct acceptor *a)
+{
+	uint64_t one = 1;
+
+	if (a != NULL &&
+	    atomic_load_explicit(&a->paused, memory_order_relaxed) &&
+	    write(a->wake_fd, &one, sizeof(one)) < 0)
+		return; /* the counter is already non-zero: it will wake */
+}
+
+void acceptor_stop(struct acceptor *a)
+{
+	uint64_t one = 1;
+
+	if (a == NULL || !a->started)
+		return;
+	atomic_store(&a->stop, 1);
+	if (write(a->wake_fd, &one, sizeof(one)) < 0)
+		one = 0; /* already signalled */
+	pthread_join(a->thread, NULL);
+	a->started = 0;
+	if (a->listen_fd >= 0) {
+		close(a->listen_fd);
+		a->listen_fd = -1;
+	}
+}
+
+void acceptor_free(struct acceptor *a)
+{
+	if (a == NULL)
+		return;
+	acceptor_stop(a);
+	if (a->listen_fd >= 0)
+		close(a->listen_fd);
+	if (a->wake_fd >= 0)
+		close(a->wake_fd);
+	free(a);
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * acceptor: our own accept loop in front of a libmicrohttpd daemon started
+ * with MHD_USE_NO_LISTEN_SOCKET. libmicrohttpd 0.9.75 spins a core when
+ * accept() fails with EMFILE while a worker has no connection, and logs
+ * every failure; this loop backs off instead, logs at most once per 10 s,
+ * refuses connections over max_connections at once (instead of leaving them
+ * in the backlog), and hands the rest to MHD_add_connection().
+ */
+#ifndef AP_ACCEPTOR_H
+#define AP_ACCEPTOR_H
+
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+struct acceptor;
+
+/* Decides whether one more connection may be served (max_connections,
+ * shutdown); called on the acceptor thread for every accepted socket. */
+typedef int (*acceptor_admit_fn)(void *ud);
+
+/* Create a listening TCP socket bound to sa (SO_REUSEADDR, CLOEXEC,
+ * non-blocking). Returns the fd or -1 with errno set. */
+int acceptor_listen(const struct sockaddr *sa, socklen_t len, int backlog);
+/* Local port of a bound socket, 0 on error. */
+unsigned acceptor_port(int fd);
+
+/* Start the accept thread for listen_fd (ownership passes to the
+ * acceptor, also on failure). proto names the listener in log lines. */
+int acceptor_start(int listen_fd, struct MHD_Daemon *d, const char *proto,
+		   acceptor_admit_fn admit, void *ud, struct acceptor **out);
+/* A connection closed somewhere: retry now if accepting is paused for lack
+ * of descriptors. Cheap when not paused; any thread. */
+void acceptor_kick(struct acceptor *a);
+/* Stop accepting and close the listening socket: new clients are refused
+ * by the kernel from here on. Joins the thread. Main thread. */
+void acceptor_stop(struct acceptor *a);
+void acceptor_free(struct acceptor *a);
+
+#endif
