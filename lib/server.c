@@ -6,6 +6,7 @@
  * server_snapshot() and server_pick_upstream() from MHD workers.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "acceptor.h"
 #include "acme.h"
 #include "ap_autoconf.h"
 #include "httpd80.h"
@@ -50,7 +52,7 @@ struct server {
 	struct conn_track *conns;
 	/* open client connections on every listener (max_connections) */
 	atomic_int open_conns;
-	int quiesced_fd; /* listen socket handed back by MHD_quiesce_daemon */
+	struct acceptor *https_acc; /* accept loop of the HTTPS listener */
 	/* the static-change warning last given, to give it once */
 	char *static_warned;
 	/* ACME + plain HTTP (issue 3): the port-80 listener, the client
@@ -142,7 +144,6 @@ int server_create(struct config *cfg, struct server **out, char *err,
 	}
 	pthread_mutex_init(&srv->snap_mu, NULL);
 	pthread_mutex_init(&srv->conns_mu, NULL);
-	srv->quiesced_fd = -1;
 	srv->cfg = cfg;
 	srv->snap = snapshot_new(cfg);
 	if (srv->snap != NULL) {
@@ -198,6 +199,15 @@ enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
 		       ? MHD_YES : MHD_NO;
 }
 
+/* The acceptor's admission check: one more connection may be served. */
+static int server_admit(void *ud)
+{
+	struct server *srv = ud;
+
+	return !atomic_load(&srv->stopping) &&
+	       atomic_load(&srv->open_conns) < (int)srv->cfg->max_connections;
+}
+
 void server_notify_connection(void *cls, struct MHD_Connection *conn,
 			      void **socket_context,
 			      enum MHD_ConnectionNotificationCode toe)
@@ -235,6 +245,7 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 		struct conn_track *ct = *socket_context;
 
 		atomic_fetch_sub(&srv->open_conns, 1);
+		acceptor_kick(srv->https_acc);
 		if (ct != NULL) {
 			pthread_mutex_lock(&srv->conns_mu);
 			if (ct->prev != NULL)
@@ -381,10 +392,9 @@ int server_start(struct server *srv, char *err, size_t errsz)
 {
 	const struct config *cfg = srv->cfg;
 	struct sockaddr_storage ss;
-	const union MHD_DaemonInfo *di;
 	unsigned flags;
 	char portbuf[64];
-	int v6;
+	int v6, lfd;
 
 	if (parse_bind(cfg->bind_addr, cfg->https_port, &ss, &v6) != 0) {
 		snprintf(err, errsz, "bind_addr %s is not an IP address",
@@ -406,18 +416,32 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		snprintf(err, errsz, "cannot start upstream threads");
 		return -1;
 	}
+	lfd = acceptor_listen((struct sockaddr *)&ss,
+			      v6 ? sizeof(struct sockaddr_in6)
+				 : sizeof(struct sockaddr_in),
+			      1024);
+	if (lfd < 0) {
+		snprintf(err, errsz, "cannot listen on %s port %u: %s",
+			 cfg->bind_addr, cfg->https_port, strerror(errno));
+		upstream_pool_stop(srv->ups);
+		srv->ups = NULL;
+		return -1;
+	}
+	/* Our acceptor owns the listening socket (see acceptor.c); MHD gets
+	 * connections through MHD_add_connection. Its own limit is set above
+	 * max_connections, which the acceptor enforces across workers. */
 	flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_TLS |
-		MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+		MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+		MHD_USE_NO_LISTEN_SOCKET;
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	srv->https = MHD_start_daemon(
 		flags, 0, server_accept_policy, srv, proxy_access, srv,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->workers,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+		MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)(cfg->max_connections * (cfg->workers + 1)),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_secs,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
 		MHD_OPTION_HTTPS_PRIORITIES, tls_priorities,
 		MHD_OPTION_HTTPS_CERT_CALLBACK, tls_cert_callback,
 		MHD_OPTION_URI_LOG_CALLBACK, proxy_uri_log, srv,
@@ -426,15 +450,21 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		MHD_OPTION_STRICT_FOR_CLIENT, 1,
 		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, srv,
 		MHD_OPTION_END);
-	if (srv->https == NULL) {
-		snprintf(err, errsz, "cannot listen on %s port %u",
+	srv->https_port = acceptor_port(lfd);
+	if (srv->https == NULL ||
+	    acceptor_start(lfd, srv->https, "https", server_admit, srv,
+			   &srv->https_acc) != 0) {
+		snprintf(err, errsz, "cannot start the HTTPS listener on %s port %u",
 			 cfg->bind_addr, cfg->https_port);
+		if (srv->https == NULL)
+			close(lfd);
+		else
+			MHD_stop_daemon(srv->https);
+		srv->https = NULL;
 		upstream_pool_stop(srv->ups);
 		srv->ups = NULL;
 		return -1;
 	}
-	di = MHD_get_daemon_info(srv->https, MHD_DAEMON_INFO_BIND_PORT);
-	srv->https_port = di != NULL ? di->port : cfg->https_port;
 	tls_store_register(srv->tls, srv->https_port);
 	snprintf(portbuf, sizeof(portbuf), v6 ? "[%s]:%u" : "%s:%u",
 		 cfg->bind_addr, srv->https_port);
@@ -472,10 +502,8 @@ void server_stop(struct server *srv)
 	}
 	MHD_stop_daemon(srv->https);
 	srv->https = NULL;
-	if (srv->quiesced_fd >= 0) {
-		close(srv->quiesced_fd);
-		srv->quiesced_fd = -1;
-	}
+	acceptor_free(srv->https_acc);
+	srv->https_acc = NULL;
 	upstream_pool_stop(srv->ups);
 	srv->ups = NULL;
 	ratelimit_housekeeper_stop(srv->rl_hk);
@@ -612,19 +640,9 @@ void server_shutdown(struct server *srv, int timeout_secs)
 	if (timeout_secs < 0)
 		timeout_secs = (int)srv->cfg->shutdown_timeout_secs;
 	atomic_store(&srv->stopping, 1);
-	if (srv->quiesced_fd < 0) {
-		srv->quiesced_fd = MHD_quiesce_daemon(srv->https);
-		/* MHD no longer accepts, but the kernel still would: shut the
-		 * listening socket so new clients are refused at once instead
-		 * of waiting in the backlog. The fd stays open (MHD's workers
-		 * may still hold it in a poll set) until MHD_stop_daemon. */
-		if (srv->quiesced_fd >= 0) {
-			struct timespec ts = {0, 20 * 1000 * 1000};
-
-			nanosleep(&ts, NULL);
-			shutdown(srv->quiesced_fd, SHUT_RDWR);
-		}
-	}
+	/* Closing the listening socket makes the kernel refuse new clients
+	 * at once instead of leaving them waiting in the backlog. */
+	acceptor_stop(srv->https_acc);
 	close_idle_connections(srv);
 	snprintf(n, sizeof(n), "%d", atomic_load(&srv->in_flight));
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "draining",
