@@ -86,13 +86,17 @@ int log_open_file(const char *path)
 
 int log_reopen(void)
 {
-	int fd, rc = 0;
+	int fd, rc = 0, err = 0, have = 0;
+	char path[1024] = "";
 
 	pthread_mutex_lock(&log_mu);
 	if (log_path != NULL) {
+		have = 1;
+		snprintf(path, sizeof(path), "%s", log_path);
 		fd = open_append(log_path);
 		if (fd < 0) {
 			rc = -1;
+			err = errno;
 		} else {
 			if (log_fd >= 0)
 				close(log_fd);
@@ -100,6 +104,17 @@ int log_reopen(void)
 		}
 	}
 	pthread_mutex_unlock(&log_mu);
+	/* After the lock: log_event() takes it. The first line of the new
+	 * file says where it came from; a failure keeps the old file. */
+	if (have && rc == 0)
+		log_event(LOG_LEVEL_INFO, "LOG_REOPEN", "status", "success",
+			  "file", path, NULL);
+	else if (have)
+		log_event(LOG_LEVEL_ERROR, "LOG_REOPEN", "status", "failure",
+			  "file", path, "error", strerror(err),
+			  "action", "still writing the previous file", NULL);
+	if (rc != 0)
+		errno = err;
 	return rc;
 }
 

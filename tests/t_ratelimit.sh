@@ -155,6 +155,9 @@ n1=$(wc -l <"$ALOG.1")
 kill -USR1 "$PX_PID"
 for i in $(seq 1 100); do [ -e "$ALOG" ] && break; sleep 0.05; done
 check "SIGUSR1 creates a fresh log file at the same path" test -e "$ALOG"
+wait_file_match "$ALOG" ' LOG_REOPEN ' 5 || true
+expect_eq "the fresh file starts with LOG_REOPEN" \
+	"$(head -n1 "$ALOG" | cut -d' ' -f2-)" "INFO LOG_REOPEN status=success file=$ALOG"
 expect_eq "127.0.0.7 burst after the reopen" "$(burst 127.0.0.7 22 /echo | count 429)" 2
 wait_file_match "$ALOG" 'RATE_LIMIT client_ip=127\.0\.0\.7 ' 5 || true
 # 22 REQUEST lines and 2 RATE_LIMIT lines
