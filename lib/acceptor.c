@@ -5,6 +5,7 @@
  * socket; acceptor_kick() (any thread) writes the eventfd; start, stop and
  * free run on the main thread.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -43,6 +44,36 @@ struct acceptor {
 	unsigned long suppressed;
 	unsigned long refused;
 };
+
+int acceptor_parse_addr(const char *addr, unsigned port,
+			struct sockaddr_storage *ss, socklen_t *len, int *v6)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(addr);
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*s4);
+		*v6 = 0;
+		return 0;
+	}
+	if (addr[0] == '[' && n > 2 && n < sizeof(buf) && addr[n - 1] == ']') {
+		memcpy(buf, addr + 1, n - 2);
+		buf[n - 2] = '\0';
+		addr = buf;
+	}
+	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+		return -1;
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = htons((uint16_t)port);
+	*len = sizeof(*s6);
+	*v6 = 1;
+	return 0;
+}
 
 int acceptor_listen(const struct sockaddr *sa, socklen_t len, int backlog)
 {

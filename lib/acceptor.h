@@ -20,6 +20,11 @@ struct acceptor;
  * shutdown); called on the acceptor thread for every accepted socket. */
 typedef int (*acceptor_admit_fn)(void *ud);
 
+/* bind_addr syntax of the config: an IPv4 literal or an IPv6 literal,
+ * optionally in brackets. Fills ss/len for port. Returns 0 or -1. */
+int acceptor_parse_addr(const char *addr, unsigned port,
+			struct sockaddr_storage *ss, socklen_t *len, int *v6);
+
 /* Create a listening TCP socket bound to sa (SO_REUSEADDR, CLOEXEC,
  * non-blocking). Returns the fd or -1 with errno set. */
 int acceptor_listen(const struct sockaddr *sa, socklen_t len, int backlog);

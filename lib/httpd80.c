@@ -12,15 +12,18 @@
  * client byte can split a header or point the redirect elsewhere.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "acceptor.h"
 #include "httpd80.h"
 #include "log.h"
 #include "server.h"
@@ -186,6 +189,7 @@ int httpd80_location(const char *host, size_t host_len, const char *target,
 
 struct httpd80 {
 	struct MHD_Daemon *d;
+	struct acceptor *acc;
 	const struct config *cfg;
 	struct server *srv;
 	struct challenge_map *map;
@@ -371,50 +375,20 @@ static void mhd80_log(void *cls, const char *fm, va_list ap)
 		  NULL);
 }
 
-/* Same address rules as the HTTPS listener (server.c): an IPv4 or IPv6
- * literal, the latter optionally bracketed. */
-static int bind_addr80(const char *addr, unsigned port,
-		       struct sockaddr_storage *ss, int *v6)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t len = strlen(addr);
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*v6 = 0;
-		return 0;
-	}
-	if (addr[0] == '[' && len > 2 && len < sizeof(buf) &&
-	    addr[len - 1] == ']') {
-		memcpy(buf, addr + 1, len - 2);
-		buf[len - 2] = '\0';
-		addr = buf;
-	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
-		return -1;
-	s6->sin6_family = AF_INET6;
-	s6->sin6_port = htons((uint16_t)port);
-	*v6 = 1;
-	return 0;
-}
-
 int httpd80_start(const struct config *cfg, struct server *srv,
 		  struct challenge_map *map, unsigned https_port,
 		  struct httpd80 **out, char *err, size_t errsz)
 {
 	struct sockaddr_storage ss;
-	const union MHD_DaemonInfo *di;
+	socklen_t sslen;
 	struct httpd80 *h;
 	unsigned flags, limit;
 	char addr[80];
-	int v6;
+	int v6, lfd;
 
 	*out = NULL;
-	if (bind_addr80(cfg->bind_addr, cfg->http_port, &ss, &v6) != 0) {
+	if (acceptor_parse_addr(cfg->bind_addr, cfg->http_port, &ss, &sslen,
+				&v6) != 0) {
 		snprintf(err, errsz, "bind_addr %s is not an IP address",
 			 cfg->bind_addr);
 		return -1;
@@ -430,27 +404,40 @@ int httpd80_start(const struct config *cfg, struct server *srv,
 	h->https_port = https_port;
 	limit = cfg->max_connections < HTTPD80_MAX_CONNS ? cfg->max_connections
 							 : HTTPD80_MAX_CONNS;
-	flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	lfd = acceptor_listen((struct sockaddr *)&ss, sslen, 256);
+	if (lfd < 0) {
+		snprintf(err, errsz, "cannot listen on %s port %u: %s",
+			 cfg->bind_addr, cfg->http_port, strerror(errno));
+		free(h);
+		return -1;
+	}
+	/* Accepted by our own loop, like the HTTPS listener (acceptor.c). */
+	flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+		MHD_USE_NO_LISTEN_SOCKET;
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(
 		flags, 0, server_accept_policy, srv, handle, h,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd80_log, h, MHD_OPTION_SOCK_ADDR,
-		(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, limit,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd80_log, h,
+		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD80_TIMEOUT_SECS,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD80_MEMORY,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, srv,
 		MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
-	if (h->d == NULL) {
-		snprintf(err, errsz, "cannot listen on %s port %u",
+	h->port = acceptor_port(lfd);
+	if (h->d == NULL ||
+	    acceptor_start(lfd, h->d, "http", server_admit, srv, &h->acc) != 0) {
+		snprintf(err, errsz, "cannot start the HTTP listener on %s port %u",
 			 cfg->bind_addr, cfg->http_port);
+		if (h->d == NULL)
+			close(lfd);
+		else
+			MHD_stop_daemon(h->d);
 		free(h);
 		return -1;
 	}
-	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-	h->port = di != NULL ? di->port : cfg->http_port;
 	snprintf(addr, sizeof(addr), v6 ? "[%s]:%u" : "%s:%u", cfg->bind_addr,
 		 h->port);
 	log_event(LOG_LEVEL_INFO, "LISTENING", "proto", "http", "addr", addr,
@@ -464,10 +451,24 @@ unsigned httpd80_port(const struct httpd80 *h)
 	return h != NULL ? h->port : 0;
 }
 
+void httpd80_kick(struct httpd80 *h)
+{
+	if (h != NULL)
+		acceptor_kick(h->acc);
+}
+
+void httpd80_stop_accepting(struct httpd80 *h)
+{
+	if (h != NULL)
+		acceptor_stop(h->acc);
+}
+
 void httpd80_stop(struct httpd80 *h)
 {
 	if (h == NULL)
 		return;
+	acceptor_stop(h->acc);
 	MHD_stop_daemon(h->d);
+	acceptor_free(h->acc);
 	free(h);
 }

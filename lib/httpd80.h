@@ -48,6 +48,10 @@ int httpd80_start(const struct config *cfg, struct server *srv,
 unsigned httpd80_port(const struct httpd80 *h);
 /* Stop and free (NULL is fine). Main thread. */
 void httpd80_stop(struct httpd80 *h);
+/* A connection closed: let a paused accept loop retry (any thread). */
+void httpd80_kick(struct httpd80 *h);
+/* Shutdown: stop accepting (the listening socket closes); NULL is fine. */
+void httpd80_stop_accepting(struct httpd80 *h);
 
 /*
  * Build the redirect Location for host (raw Host header value) and the

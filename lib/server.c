@@ -199,8 +199,7 @@ enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
 		       ? MHD_YES : MHD_NO;
 }
 
-/* The acceptor's admission check: one more connection may be served. */
-static int server_admit(void *ud)
+int server_admit(void *ud)
 {
 	struct server *srv = ud;
 
@@ -246,6 +245,7 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 
 		atomic_fetch_sub(&srv->open_conns, 1);
 		acceptor_kick(srv->https_acc);
+		httpd80_kick(srv->http);
 		if (ct != NULL) {
 			pthread_mutex_lock(&srv->conns_mu);
 			if (ct->prev != NULL)
@@ -331,36 +331,6 @@ static void mhd_log(void *cls, const char *fm, va_list ap)
 	log_event(LOG_LEVEL_DEBUG, "HTTPD", "message", msg, NULL);
 }
 
-static int parse_bind(const char *addr, unsigned port,
-		      struct sockaddr_storage *ss, int *v6)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t len = strlen(addr);
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*v6 = 0;
-		return 0;
-	}
-	if (addr[0] == '[' && len > 2 && len < sizeof(buf) &&
-	    addr[len - 1] == ']') {
-		memcpy(buf, addr + 1, len - 2);
-		buf[len - 2] = '\0';
-		addr = buf;
-	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*v6 = 1;
-		return 0;
-	}
-	return -1;
-}
-
 /* ---- plain HTTP listener and ACME client (issue 3) ---- */
 
 /* After the HTTPS daemon is up: the port-80 listener (both TLS modes:
@@ -394,9 +364,11 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	struct sockaddr_storage ss;
 	unsigned flags;
 	char portbuf[64];
+	socklen_t sslen;
 	int v6, lfd;
 
-	if (parse_bind(cfg->bind_addr, cfg->https_port, &ss, &v6) != 0) {
+	if (acceptor_parse_addr(cfg->bind_addr, cfg->https_port, &ss, &sslen,
+				&v6) != 0) {
 		snprintf(err, errsz, "bind_addr %s is not an IP address",
 			 cfg->bind_addr);
 		return -1;
@@ -416,10 +388,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		snprintf(err, errsz, "cannot start upstream threads");
 		return -1;
 	}
-	lfd = acceptor_listen((struct sockaddr *)&ss,
-			      v6 ? sizeof(struct sockaddr_in6)
-				 : sizeof(struct sockaddr_in),
-			      1024);
+	lfd = acceptor_listen((struct sockaddr *)&ss, sslen, 1024);
 	if (lfd < 0) {
 		snprintf(err, errsz, "cannot listen on %s port %u: %s",
 			 cfg->bind_addr, cfg->https_port, strerror(errno));
@@ -643,6 +612,7 @@ void server_shutdown(struct server *srv, int timeout_secs)
 	/* Closing the listening socket makes the kernel refuse new clients
 	 * at once instead of leaving them waiting in the backlog. */
 	acceptor_stop(srv->https_acc);
+	httpd80_stop_accepting(srv->http);
 	close_idle_connections(srv);
 	snprintf(n, sizeof(n), "%d", atomic_load(&srv->in_flight));
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "draining",

@@ -55,6 +55,9 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
  * then abort what remains and stop. Main thread. */
 void server_shutdown(struct server *srv, int timeout_secs);
 
+/* The acceptors' admission check (max_connections across listeners, not
+ * while stopping); ud is the server. */
+int server_admit(void *ud);
 /* libmicrohttpd connection hooks shared by every listener. */
 enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
 				     socklen_t addrlen);
