@@ -32,6 +32,12 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 	(void)toe;
 }
 
+int server_admit(void *ud)
+{
+	(void)ud;
+	return 1;
+}
+
 static const char *loc(const char *host, const char *target, unsigned port)
 {
 	static char out[512];
