@@ -144,6 +144,10 @@ ALKPROXY_EXPORT int alkproxy_shutdown(alkproxy *p, int timeout_secs);
  */
 ALKPROXY_EXPORT void alkproxy_raise_nofile(void);
 
+/** The plain-HTTP port actually bound (redirects and ACME challenges);
+ * 0 before alkproxy_start() or when http_port = 0. */
+ALKPROXY_EXPORT unsigned alkproxy_http_port(const alkproxy *p);
+
 /** Reopen the log file (after rotation). Thread-safe. */
 ALKPROXY_EXPORT int alkproxy_reopen_logs(alkproxy *p);
 

@@ -323,6 +323,11 @@ unsigned alkproxy_https_port(const alkproxy *p)
 	return p != NULL && p->started ? server_https_port(p->srv) : 0;
 }
 
+unsigned alkproxy_http_port(const alkproxy *p)
+{
+	return p != NULL && p->started ? server_http_port(p->srv) : 0;
+}
+
 int alkproxy_reopen_logs(alkproxy *p)
 {
 	(void)p;

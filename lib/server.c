@@ -106,6 +106,11 @@ struct upstream *server_pick_upstream(struct server *srv)
 	return upstream_pick(srv->ups);
 }
 
+unsigned server_http_port(const struct server *srv)
+{
+	return srv->http != NULL ? httpd80_port(srv->http) : 0;
+}
+
 unsigned server_https_port(const struct server *srv)
 {
 	return srv->https_port;

@@ -31,6 +31,8 @@ int server_create(struct config *cfg, struct server **out, char *err,
 int server_start(struct server *srv, char *err, size_t errsz);
 /* Bound HTTPS port (after start). */
 unsigned server_https_port(const struct server *srv);
+/* Bound plain-HTTP port, 0 when http_port = 0. */
+unsigned server_http_port(const struct server *srv);
 /* Stop serving: abort transfers, stop MHD, join threads. */
 void server_stop(struct server *srv);
 void server_free(struct server *srv);
