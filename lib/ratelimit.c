@@ -44,10 +44,10 @@
 #define RL_MAX_SETTING 1000000u /* config.c accepts 1..1000000 for both */
 
 struct rl_entry {
-	uint64_t key[2];   /* address: v4-mapped IPv4, or the IPv6 /64 */
-	uint64_t stamp_ms; /* last use = last refill */
-	uint32_t tokens;   /* thousandths of a token, <= burst * 1000 */
-	uint32_t hnext;    /* hash chain, or the free list */
+	uint64_t key[2];     /* address: v4-mapped IPv4, or the IPv6 /64 */
+	uint64_t stamp_ms;   /* last use = last refill */
+	uint32_t tokens;     /* thousandths of a token, <= burst * 1000 */
+	uint32_t hnext;	     /* hash chain, or the free list */
 	uint32_t prev, next; /* LRU list; prev is toward the head */
 };
 
@@ -55,10 +55,10 @@ struct rl_stripe {
 	pthread_mutex_t mu;
 	struct rl_entry *ent; /* n_alloc slots, [0, n_used) ever used */
 	uint32_t n_alloc, n_used, free_head;
-	uint32_t *heads;      /* n_heads chain heads (power of two) */
+	uint32_t *heads; /* n_heads chain heads (power of two) */
 	uint32_t n_heads;
 	uint32_t lru_head, lru_tail;
-	atomic_size_t count;  /* written under mu, read without */
+	atomic_size_t count; /* written under mu, read without */
 	/* keep stripes (and their locks) on separate cache lines */
 	char pad[64];
 };
@@ -77,22 +77,22 @@ static uint64_t rotl(uint64_t x, int b)
 	return (x << b) | (x >> (64 - b));
 }
 
-#define SIPROUND                                                            \
-	do {                                                                \
-		v0 += v1;                                                   \
-		v1 = rotl(v1, 13);                                          \
-		v1 ^= v0;                                                   \
-		v0 = rotl(v0, 32);                                          \
-		v2 += v3;                                                   \
-		v3 = rotl(v3, 16);                                          \
-		v3 ^= v2;                                                   \
-		v0 += v3;                                                   \
-		v3 = rotl(v3, 21);                                          \
-		v3 ^= v0;                                                   \
-		v2 += v1;                                                   \
-		v1 = rotl(v1, 17);                                          \
-		v1 ^= v2;                                                   \
-		v2 = rotl(v2, 32);                                          \
+#define SIPROUND                                                               \
+	do {                                                                   \
+		v0 += v1;                                                      \
+		v1 = rotl(v1, 13);                                             \
+		v1 ^= v0;                                                      \
+		v0 = rotl(v0, 32);                                             \
+		v2 += v3;                                                      \
+		v3 = rotl(v3, 16);                                             \
+		v3 ^= v2;                                                      \
+		v0 += v3;                                                      \
+		v3 = rotl(v3, 21);                                             \
+		v3 ^= v0;                                                      \
+		v2 += v1;                                                      \
+		v1 = rotl(v1, 17);                                             \
+		v1 ^= v2;                                                      \
+		v2 = rotl(v2, 32);                                             \
 	} while (0)
 
 /* Keyed so that a client choosing its addresses (an IPv6 /48 holds 65536
@@ -202,10 +202,10 @@ static void entry_remove(const struct ratelimit *rl, struct rl_stripe *s,
 	lru_unlink(s, i);
 	s->ent[i].hnext = s->free_head;
 	s->free_head = i;
-	atomic_store_explicit(&s->count,
-			      atomic_load_explicit(&s->count,
-						   memory_order_relaxed) - 1,
-			      memory_order_relaxed);
+	atomic_store_explicit(
+		&s->count,
+		atomic_load_explicit(&s->count, memory_order_relaxed) - 1,
+		memory_order_relaxed);
 }
 
 /* Double the chain heads when the chains average more than one bucket.
@@ -385,7 +385,8 @@ int ratelimit_allow(struct ratelimit *rl, const struct sockaddr *peer,
 		e->tokens = full;
 		atomic_store_explicit(
 			&s->count,
-			atomic_load_explicit(&s->count, memory_order_relaxed) + 1,
+			atomic_load_explicit(&s->count, memory_order_relaxed) +
+				1,
 			memory_order_relaxed);
 		maybe_grow_heads(rl, s);
 		c = chain_of(rl, s, key);
@@ -473,8 +474,8 @@ struct ratelimit_housekeeper {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* CLOCK_MONOTONIC */
-	int stop;          /* under mu */
-	unsigned wakes;    /* under mu: ratelimit_housekeeper_wake() calls */
+	int stop;	   /* under mu */
+	unsigned wakes;	   /* under mu: ratelimit_housekeeper_wake() calls */
 };
 
 static void hk_run_once(struct ratelimit_housekeeper *hk, unsigned age)
@@ -492,8 +493,8 @@ static void hk_run_once(struct ratelimit_housekeeper *hk, unsigned age)
 	}
 	if (forced > 0) {
 		snprintf(a, sizeof(a), "%zu", forced);
-		log_event(LOG_LEVEL_WARN, "RATE_LIMIT_TABLE_FULL",
-			  "reused_lru", a, "entries", b, NULL);
+		log_event(LOG_LEVEL_WARN, "RATE_LIMIT_TABLE_FULL", "reused_lru",
+			  a, "entries", b, NULL);
 	}
 }
 
@@ -530,8 +531,8 @@ static void *hk_main(void *arg)
 }
 
 struct ratelimit_housekeeper *
-ratelimit_housekeeper_start(struct ratelimit *rl, ratelimit_settings_fn settings,
-			    void *ud)
+ratelimit_housekeeper_start(struct ratelimit *rl,
+			    ratelimit_settings_fn settings, void *ud)
 {
 	struct ratelimit_housekeeper *hk;
 	pthread_condattr_t ca;

@@ -20,9 +20,9 @@
 
 #include <sys/socket.h>
 
-/* Default hard cap on buckets: about 40 MB at the very most (40 bytes per
+/* Default hard cap on buckets: about 45 MB at the very most (40 bytes per
  * bucket plus 4 per hash slot), reached only by a flood of distinct
- * addresses. */
+ * addresses; memory grows with the addresses actually seen. */
 #define RATELIMIT_DEFAULT_MAX_ENTRIES 1000000
 
 struct ratelimit;
@@ -84,8 +84,8 @@ struct ratelimit_housekeeper;
  * and must outlive ratelimit_housekeeper_stop(). Returns NULL on failure
  * (no thread is running then). */
 struct ratelimit_housekeeper *
-ratelimit_housekeeper_start(struct ratelimit *rl, ratelimit_settings_fn settings,
-			    void *ud);
+ratelimit_housekeeper_start(struct ratelimit *rl,
+			    ratelimit_settings_fn settings, void *ud);
 /* Re-read the settings now (after a reload); the next run is then due one
  * new interval after the previous run. NULL is fine. */
 void ratelimit_housekeeper_wake(struct ratelimit_housekeeper *hk);

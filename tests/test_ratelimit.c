@@ -78,8 +78,10 @@ static void test_burst_and_refill(void)
 	t += 200;
 	ok = 0;
 	for (i = 1; i <= 6000; i++) {
-		ok += (unsigned)ratelimit_allow(rl, SA(ss), 10, 20, t + i * 100);
-		ok += (unsigned)ratelimit_allow(rl, SA(ss), 10, 20, t + i * 100);
+		ok += (unsigned)ratelimit_allow(rl, SA(ss), 10, 20,
+						t + i * 100);
+		ok += (unsigned)ratelimit_allow(rl, SA(ss), 10, 20,
+						t + i * 100);
 	}
 	CHECK(ok == 6000);
 	t += 6000 * 100;
@@ -130,8 +132,8 @@ static void test_grouping(void)
 
 	/* IPv6: one /64 shares a bucket, the next /64 has its own */
 	CHECK(allowed_of(rl, "2001:db8:1:2::1", 10, 1, 20, t) == 10);
-	CHECK(allowed_of(rl, "2001:db8:1:2:ffff:ffff:ffff:ffff", 15, 1, 20, t) ==
-	      10);
+	CHECK(allowed_of(rl, "2001:db8:1:2:ffff:ffff:ffff:ffff", 15, 1, 20,
+			 t) == 10);
 	CHECK(allowed_of(rl, "2001:db8:1:3::1", 21, 1, 20, t) == 20);
 	/* IPv4-mapped IPv6 is the IPv4 address */
 	CHECK(allowed_of(rl, "192.0.2.1", 5, 1, 20, t) == 5);
@@ -269,7 +271,8 @@ static void test_cap_million(void)
 		if (i % 1000 == 0) {
 			/* the active client, one request a millisecond:
 			 * always limited, never handed a fresh bucket */
-			hot_ok += (uint32_t)ratelimit_allow(rl, SA(hot), 1, 20, t);
+			hot_ok += (uint32_t)ratelimit_allow(rl, SA(hot), 1, 20,
+							    t);
 			t++;
 		}
 	}
@@ -370,8 +373,9 @@ static void test_housekeeper(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ratelimit_housekeeper_stop(hk);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-	CHECK(ms < 1000);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	CHECK(ms < 5000); /* vs. an interval of 1 h; generous for slow runs */
 	CHECK(__atomic_load_n(&hk_calls, __ATOMIC_RELAXED) >= 1);
 
 	/* an hour-long interval: stop is prompt (a condition variable, not
@@ -384,8 +388,9 @@ static void test_housekeeper(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ratelimit_housekeeper_stop(hk);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-	CHECK(ms < 1000);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	CHECK(ms < 5000); /* vs. an interval of 1 h; generous for slow runs */
 	CHECK(ratelimit_count(rl) == 1);
 	ratelimit_housekeeper_stop(NULL);
 	ratelimit_housekeeper_wake(NULL);
