@@ -132,6 +132,15 @@ base_config() {
 		echo "[logging]"
 		echo "level = ${LOG_LEVEL:-info}"
 		echo
+		# Tests send many requests from 127.0.0.1; the limiter itself is
+		# tested in t_ratelimit.sh, which sets TEST_RATE_LIMIT=0 and
+		# writes its own [rate_limit] section.
+		if [ "${TEST_RATE_LIMIT:-1}" = 1 ]; then
+			echo "[rate_limit]"
+			echo "requests_per_second = 100000"
+			echo "burst = 100000"
+			echo
+		fi
 	} >"$f"
 }
 

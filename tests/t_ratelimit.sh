@@ -16,7 +16,7 @@ ALOG="$T/access.log"
 
 gen_cert a a.test
 start_upstream
-CERTS="a" base_config "$T/c.ini"
+TEST_RATE_LIMIT=0 CERTS="a" base_config "$T/c.ini"
 cat >>"$T/c.ini" <<EOT
 file = $ALOG
 
