@@ -374,17 +374,22 @@ static void peer_of(int fd, char *ip, size_t ipsz, unsigned *local_port)
 }
 
 /* GnuTLS asks several times per handshake when we have no certificate:
- * log a refusal once per session (per worker thread, which owns it). */
+ * log a refusal once per handshake. The client random identifies the
+ * handshake (a session pointer can be reused by the next connection);
+ * the worker thread that runs the handshake keeps the last one seen. */
 static int first_refusal(gnutls_session_t session)
 {
-	static __thread gnutls_session_t last;
-	static __thread time_t last_t;
-	time_t now = time(NULL);
+	static __thread unsigned char last[32];
+	static __thread int have_last;
+	gnutls_datum_t client = {NULL, 0}, server = {NULL, 0};
 
-	if (last == session && now - last_t < 2)
+	gnutls_session_get_random(session, &client, &server);
+	if (client.data == NULL || client.size != sizeof(last))
+		return 1;
+	if (have_last && memcmp(last, client.data, sizeof(last)) == 0)
 		return 0;
-	last = session;
-	last_t = now;
+	memcpy(last, client.data, sizeof(last));
+	have_last = 1;
 	return 1;
 }
 
