@@ -155,7 +155,7 @@ static int accept_batch(struct acceptor *a)
 				return PAUSE_MS;
 			}
 		}
-		if (!a->admit(a->ud)) {
+		if (!a->admit(a->ud, 1)) {
 			/* Over max_connections or stopping: refuse now rather
 			 * than keep the client waiting in the backlog. */
 			a->refused++;
@@ -166,8 +166,9 @@ static int accept_batch(struct acceptor *a)
 		 * previous segment only adds latency. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		/* MHD closes the socket itself if it cannot take it. */
-		(void)MHD_add_connection(a->daemon, fd, (struct sockaddr *)&ss,
-					 len);
+		if (MHD_add_connection(a->daemon, fd, (struct sockaddr *)&ss,
+				       len) != MHD_YES)
+			(void)a->admit(a->ud, 0);
 	}
 }
 

@@ -16,9 +16,12 @@
 
 struct acceptor;
 
-/* Decides whether one more connection may be served (max_connections,
- * shutdown); called on the acceptor thread for every accepted socket. */
-typedef int (*acceptor_admit_fn)(void *ud);
+/* Admission control, called on the acceptor thread: with take = 1, try to
+ * reserve a slot for one more connection (max_connections, shutdown) and
+ * return 1 if reserved; with take = 0, give back a slot reserved for a
+ * connection that MHD then refused. The slot of an admitted connection is
+ * given back when MHD reports it closed. */
+typedef int (*acceptor_admit_fn)(void *ud, int take);
 
 /* bind_addr syntax of the config: an IPv4 literal or an IPv6 literal,
  * optionally in brackets. Fills ss/len for port. Returns 0 or -1. */

@@ -198,18 +198,30 @@ enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
 
 	(void)addr;
 	(void)addrlen;
-	if (atomic_load(&srv->stopping))
-		return MHD_NO;
-	return atomic_load(&srv->open_conns) < (int)srv->cfg->max_connections
-		       ? MHD_YES : MHD_NO;
+	/* max_connections is enforced by the acceptors (server_admit). */
+	return atomic_load(&srv->stopping) ? MHD_NO : MHD_YES;
 }
 
-int server_admit(void *ud)
+int server_admit(void *ud, int take)
 {
 	struct server *srv = ud;
+	int cur;
 
-	return !atomic_load(&srv->stopping) &&
-	       atomic_load(&srv->open_conns) < (int)srv->cfg->max_connections;
+	if (!take) {
+		atomic_fetch_sub(&srv->open_conns, 1);
+		return 1;
+	}
+	/* Reserve before MHD_add_connection: MHD reports the connection
+	 * to server_notify_connection later, on its worker thread, so
+	 * counting there would let a burst of accepts overshoot. */
+	cur = atomic_load(&srv->open_conns);
+	do {
+		if (atomic_load(&srv->stopping) ||
+		    cur >= (int)srv->cfg->max_connections)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&srv->open_conns, &cur,
+					       cur + 1));
+	return 1;
 }
 
 void server_notify_connection(void *cls, struct MHD_Connection *conn,
@@ -227,7 +239,7 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 			conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		struct conn_track *ct = calloc(1, sizeof(*ct));
 
-		atomic_fetch_add(&srv->open_conns, 1);
+		/* open_conns was counted by server_admit. */
 		if (ct != NULL && ci != NULL) {
 			ct->fd = ci->connect_fd;
 			pthread_mutex_lock(&srv->conns_mu);

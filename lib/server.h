@@ -59,7 +59,7 @@ void server_shutdown(struct server *srv, int timeout_secs);
 
 /* The acceptors' admission check (max_connections across listeners, not
  * while stopping); ud is the server. */
-int server_admit(void *ud);
+int server_admit(void *ud, int take);
 /* libmicrohttpd connection hooks shared by every listener. */
 enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
 				     socklen_t addrlen);

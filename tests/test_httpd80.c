@@ -32,9 +32,10 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 	(void)toe;
 }
 
-int server_admit(void *ud)
+int server_admit(void *ud, int take)
 {
 	(void)ud;
+	(void)take;
 	return 1;
 }
 
