@@ -1207,6 +1207,10 @@ static void finish_acme(struct parse *p)
 
 	if (cfg->n_acme_domains == 0)
 		diag(p, 1, tls_line, "acme mode needs acme_domains in [tls]");
+	if (cfg->http_port == 0)
+		diag(p, 1, p->http_line ? p->http_line : tls_line,
+		     "acme mode answers HTTP-01 challenges on http_port, which "
+		     "cannot be 0");
 	if (cfg->acme_contact == NULL && p->contact_line == 0)
 		diag(p, 1, tls_line, "acme mode needs acme_contact in [tls]");
 	for (i = 0; i < cfg->n_acme_domains; i++)
@@ -1271,6 +1275,18 @@ static void finish(struct parse *p)
 		if (s->upstream_host == NULL) {
 			diag(p, 1, s->line, "[site %s] needs upstream", s->host);
 			continue;
+		}
+		if (p->check_files && s->upstream_ca_file != NULL) {
+			char *buf = NULL;
+			size_t len;
+			const char *why;
+
+			if (read_file(s->upstream_ca_file, CONFIG_MAX_PEM, &buf,
+				      &len, &why) < 0)
+				diag(p, 1, s->line,
+				     "[site %s]: cannot read upstream_ca_file %s: %s",
+				     s->host, s->upstream_ca_file, why);
+			free(buf);
 		}
 		if (asprintf(&s->upstream_url, "%s://%s%s%s:%u",
 			     s->upstream_https ? "https" : "http",

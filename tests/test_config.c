@@ -115,7 +115,7 @@ static void test_full(void)
 		"bind_addr = ::\n"
 		"allow_wildcard_bind = yes\n"
 		"https_port = 0\n"
-		"http_port = 0\n"
+		"http_port = 8080\n"
 		"workers = 3\n"
 		"max_connections = 10\n"
 		"idle_timeout_secs = 7\n"
@@ -157,7 +157,7 @@ static void test_full(void)
 	CHECK(diags[0] == '\0');
 	CHECK_STR(cfg->bind_addr, "::");
 	CHECK(cfg->allow_wildcard_bind == 1);
-	CHECK(cfg->https_port == 0 && cfg->http_port == 0);
+	CHECK(cfg->https_port == 0 && cfg->http_port == 8080);
 	CHECK(cfg->workers == 3);
 	CHECK(cfg->max_connections == 10);
 	CHECK(cfg->idle_timeout_secs == 7);
@@ -259,6 +259,10 @@ static void test_errors(void)
 			 "t.ini:2: bind_addr 0.0.0.0 listens on every address"));
 	CHECK(fails_with("[server]\nbind_addr = ::\n",
 			 "t.ini:2: bind_addr :: listens"));
+	/* HTTP-01 needs the plain listener */
+	CHECK(fails_with(BASE "http_port = 0\n" ACME SITE,
+			 "t.ini:3: acme mode answers HTTP-01 challenges on "
+			 "http_port, which cannot be 0"));
 	CHECK(fails_with(BASE "https_port = 8443\nhttp_port = 8443\n",
 			 "t.ini:4: https_port and http_port are both 8443"));
 
