@@ -544,6 +544,7 @@ static int issue(struct acme *a)
 	if (install(a, r.body, r.len, key_pem, key_len, "ACME_CERT_ISSUED") !=
 	    0)
 		goto out;
+	cc.directory = a->cfg->acme_directory;
 	cc.names = a->cfg->acme_domains;
 	cc.n_names = a->cfg->n_acme_domains;
 	cc.chain = r.body;
@@ -670,7 +671,16 @@ static void load_cache(struct acme *a)
 	if (why == NULL && install(a, cc.chain, cc.chain_len, cc.key,
 				   cc.key_len, "ACME_CERT_LOADED") != 0)
 		why = "certificate or key unusable";
-	if (why != NULL)
+	if (why == NULL && a->names_match &&
+	    (cc.directory == NULL ||
+	     strcmp(cc.directory, a->cfg->acme_directory) != 0)) {
+		/* e.g. a staging certificate after switching to production:
+		 * it serves until the new one is issued, which is ordered
+		 * now rather than at renewal time. */
+		a->names_match = 0;
+		log_event(LOG_LEVEL_INFO, "ACME_CACHE", "status",
+			  "other directory", "action", "ordering", NULL);
+	} else if (why != NULL)
 		log_event(LOG_LEVEL_WARN, "ACME_CACHE", "status", "ignored",
 			  "reason", why, NULL);
 	else if (!a->names_match)

@@ -343,6 +343,7 @@ void acme_cert_cache_clear(struct acme_cert_cache *c)
 	for (i = 0; i < c->n_names; i++)
 		free(c->names[i]);
 	free(c->names);
+	free(c->directory);
 	free(c->chain);
 	wipe_free(c->key, c->key_len);
 	memset(c, 0, sizeof(*c));
@@ -379,6 +380,12 @@ int acme_store_load_cert(const char *dir, struct acme_cert_cache *c)
 	    (c->chain = get_str(root, "chain", &c->chain_len)) == NULL ||
 	    (c->key = get_str(root, "key", &c->key_len)) == NULL)
 		goto bad;
+	v = json_object_get(root, "directory");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_string(v) || json_string_length(v) > 2048 ||
+		    (c->directory = strdup(json_string_value(v))) == NULL)
+			goto bad;
+	}
 	c->names = calloc(json_array_size(names), sizeof(*c->names));
 	if (c->names == NULL)
 		goto bad;
@@ -418,9 +425,10 @@ int acme_store_save_cert(const char *dir, const struct acme_cert_cache *c)
 	for (i = 0; i < c->n_names; i++)
 		if (json_array_append_new(names, json_string(c->names[i])) != 0)
 			goto out;
-	root = json_pack("{s:i, s:O, s:s%, s:s%}", "version", STORE_VERSION,
-			 "names", names, "chain", c->chain, c->chain_len, "key",
-			 c->key, c->key_len);
+	root = json_pack("{s:i, s:s?, s:O, s:s%, s:s%}", "version",
+			 STORE_VERSION, "directory", c->directory, "names", names,
+			 "chain", c->chain, c->chain_len, "key", c->key,
+			 c->key_len);
 	if (root == NULL)
 		goto out;
 	rc = save_json(dir, CERT_FILE, root);

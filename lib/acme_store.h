@@ -3,7 +3,8 @@
  * acme_store: the files the ACME client keeps in acme_cache_dir (SPEC F6).
  *   account.json      {"version":1,"directory":URL,"url":ACCOUNT_URL|null,
  *                      "key":PKCS#8 PEM}  — the account key and URL
- *   certificate.json  {"version":1,"names":[…],"chain":PEM,"key":PEM}
+ *   certificate.json  {"version":1,"directory":URL,"names":[…],
+ *                      "chain":PEM,"key":PEM}
  *                     — the issued chain and its private key, in one file
  *                       so they can never be out of step
  * Every file is mode 0600, written atomically (temp file in the same
@@ -29,6 +30,7 @@ struct acme_account {
 };
 
 struct acme_cert_cache {
+	char *directory; /* directory URL it was issued by; NULL if unknown */
 	char **names; /* the names the certificate was ordered for */
 	size_t n_names;
 	char *chain; /* PEM chain, NUL-terminated */

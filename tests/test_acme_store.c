@@ -184,7 +184,7 @@ static void test_cert(void)
 {
 	struct acme_cert_cache c = {0}, d;
 	static char n1[] = "b.test", n2[] = "a.test", chain[] = "CHAIN",
-		    key[] = "KEY";
+		    key[] = "KEY", dirurl[] = "https://ca.test/dir";
 	char *names[] = {n1, n2};
 
 	c.names = names;
@@ -196,11 +196,19 @@ static void test_cert(void)
 	CHECK(acme_store_save_cert(dir, &c) == 0);
 	CHECK(mode_of("certificate.json") == 0600);
 	CHECK(acme_store_load_cert(dir, &d) == 1);
+	CHECK(d.directory == NULL); /* not recorded: unknown */
 	CHECK(d.n_names == 2);
 	CHECK(d.n_names == 2 && strcmp(d.names[0], "b.test") == 0 &&
 	      strcmp(d.names[1], "a.test") == 0);
 	CHECK_STR(d.chain, "CHAIN");
 	CHECK_STR(d.key, "KEY");
+	acme_cert_cache_clear(&d);
+
+	/* the directory that issued it round-trips */
+	c.directory = dirurl;
+	CHECK(acme_store_save_cert(dir, &c) == 0);
+	CHECK(acme_store_load_cert(dir, &d) == 1);
+	CHECK_STR(d.directory, "https://ca.test/dir");
 	acme_cert_cache_clear(&d);
 }
 
