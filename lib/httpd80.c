@@ -361,20 +361,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	return res;
 }
 
-static void mhd80_log(void *cls, const char *fm, va_list ap)
-{
-	char msg[512];
-	size_t n;
-
-	(void)cls;
-	vsnprintf(msg, sizeof(msg), fm, ap);
-	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-		msg[--n] = '\0';
-	log_event(LOG_LEVEL_DEBUG, "HTTPD", "listener", "http", "message", msg,
-		  NULL);
-}
-
 int httpd80_start(const struct config *cfg, struct server *srv,
 		  struct challenge_map *map, unsigned https_port,
 		  struct httpd80 **out, char *err, size_t errsz)
@@ -418,7 +404,7 @@ int httpd80_start(const struct config *cfg, struct server *srv,
 		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(
 		flags, 0, server_accept_policy, srv, handle, h,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd80_log, h,
+		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "http",
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD80_TIMEOUT_SECS,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD80_MEMORY,

@@ -207,6 +207,21 @@ static void write_all(int fd, const char *buf, size_t len)
 	}
 }
 
+void log_mhd(void *cls, const char *fm, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	if (!log_enabled(LOG_LEVEL_DEBUG))
+		return;
+	vsnprintf(msg, sizeof(msg), fm, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_event(LOG_LEVEL_DEBUG, "HTTPD", "listener", (const char *)cls,
+		  "message", msg, NULL);
+}
+
 void log_event(enum log_level level, const char *event, ...)
 {
 	char line[LOG_LINE_MAX + 1];

@@ -8,6 +8,7 @@
 #ifndef AP_LOG_H
 #define AP_LOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -37,6 +38,10 @@ int log_reopen(void);
  */
 void log_event(enum log_level level, const char *event, ...)
 	__attribute__((sentinel));
+
+/* libmicrohttpd's error logger (MHD_OPTION_EXTERNAL_LOGGER): each message
+ * becomes a debug-level HTTPD event; cls is the listener's name. */
+void log_mhd(void *cls, const char *fm, va_list ap);
 
 /* Escape one value per F9 into out (always NUL-terminated); returns the
  * length written. Bare when printable ASCII without space, '"', '\\' or

@@ -335,19 +335,6 @@ static void close_idle_connections(struct server *srv)
 	pthread_mutex_unlock(&srv->conns_mu);
 }
 
-static void mhd_log(void *cls, const char *fm, va_list ap)
-{
-	char msg[512];
-	size_t n;
-
-	(void)cls;
-	vsnprintf(msg, sizeof(msg), fm, ap);
-	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-		msg[--n] = '\0';
-	log_event(LOG_LEVEL_DEBUG, "HTTPD", "message", msg, NULL);
-}
-
 /* ---- plain HTTP listener and ACME client (issue 3) ---- */
 
 /* After the HTTPS daemon is up: the port-80 listener (both TLS modes:
@@ -432,7 +419,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		MHD_OPTION_HTTPS_CERT_CALLBACK, tls_cert_callback,
 		MHD_OPTION_URI_LOG_CALLBACK, proxy_uri_log, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, proxy_completed, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "https",
 		MHD_OPTION_STRICT_FOR_CLIENT, 1,
 		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, srv,
 		MHD_OPTION_END);
