@@ -69,7 +69,8 @@ start_upstream() {
 	PIDS="$PIDS $UP_PID"
 	local i
 	for i in $(seq 1 100); do
-		UP_PORT=$(awk '/^PORT /{print $2}' "$T/upstream$n.out" 2>/dev/null)
+		# The background child may not have opened its output file yet.
+		UP_PORT=$(awk '/^PORT /{print $2}' "$T/upstream$n.out" 2>/dev/null || true)
 		[ -n "$UP_PORT" ] && return 0
 		sleep 0.05
 	done

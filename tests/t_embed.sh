@@ -14,7 +14,7 @@ printf '[site a.test]\nupstream = 127.0.0.1:%s\n' "$UP_PORT" >>"$T/c.ini"
 EPID=$!
 PIDS="$PIDS $EPID"
 for _ in $(seq 1 100); do
-	PX_PORT=$(sed -n 's/^embed: serving on port //p' "$T/embed.out")
+	PX_PORT=$(sed -n 's/^embed: serving on port //p' "$T/embed.out" 2>/dev/null || true)
 	[ -n "$PX_PORT" ] && break
 	sleep 0.05
 done

@@ -40,7 +40,7 @@ LD_LIBRARY_PATH="$libdir" "$T/embed" "$T/c.ini" >"$T/embed.out" 2>&1 &
 EPID=$!
 PIDS="$PIDS $EPID"
 for _ in $(seq 1 100); do
-	PX_PORT=$(sed -n 's/^embed: serving on port //p' "$T/embed.out")
+	PX_PORT=$(sed -n 's/^embed: serving on port //p' "$T/embed.out" 2>/dev/null || true)
 	[ -n "$PX_PORT" ] && break
 	sleep 0.05
 done
