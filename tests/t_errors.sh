@@ -42,7 +42,7 @@ time.sleep(90)
 PY
 BH_PID=$!
 PIDS="$PIDS $BH_PID"
-for i in $(seq 1 50); do BH_PORT=$(head -n1 "$T/bh.out" 2>/dev/null); [ -n "$BH_PORT" ] && break; sleep 0.1; done
+for i in $(seq 1 50); do BH_PORT=$(head -n1 "$T/bh.out" 2>/dev/null || true); [ -n "$BH_PORT" ] && break; sleep 0.1; done
 if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)' "$BH_PORT" 2>/dev/null; then
 	log "NOTE: the full-backlog trick did not blackhole port $BH_PORT on this kernel"
 	BH_WORKS=0
