@@ -121,7 +121,7 @@ static void log_error(struct acceptor *a, int err)
 	}
 	snprintf(n, sizeof(n), "%lu", a->suppressed);
 	log_event(LOG_LEVEL_ERROR, "ACCEPT_ERROR", "proto", a->proto, "error",
-		  strerror(err), "suppressed", n, NULL);
+		  strerror(err), "suppressed", n, LOG_END);
 	a->last_log = now;
 	a->suppressed = 0;
 }

@@ -87,7 +87,7 @@ static long env_ms(const char *name, long def)
 	if (errno != 0 || *end != '\0' || n < 1 || n > 30L * 86400 * 1000) {
 		log_event(LOG_LEVEL_WARN, "ACME_CONFIG", "variable", name,
 			  "value", v, "error", "ignored: not 1..2592000000",
-			  NULL);
+			  LOG_END);
 		return def;
 	}
 	return n;
@@ -185,7 +185,7 @@ static int load_account(struct acme *a)
 	acme_account_clear(&a->acct);
 	if (acme_store_ensure_dir(dir) != 0) {
 		log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file", dir,
-			  "error", strerror(errno), NULL);
+			  "error", strerror(errno), LOG_END);
 		return -1;
 	}
 	rc = acme_store_load_account(dir, a->cfg->acme_directory, &a->acct);
@@ -195,7 +195,7 @@ static int load_account(struct acme *a)
 					  &a->acct_key) != 0) {
 		log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file",
 			  "account.json", "error",
-			  "account key unusable; creating a new account", NULL);
+			  "account key unusable; creating a new account", LOG_END);
 		acme_account_clear(&a->acct);
 		rc = 0;
 	}
@@ -210,7 +210,7 @@ static int load_account(struct acme *a)
 			log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step",
 				  "account key", "error",
 				  "cannot create or save the account key",
-				  NULL);
+				  LOG_END);
 			acme_account_clear(&a->acct);
 			if (a->acct_key != NULL)
 				gnutls_privkey_deinit(a->acct_key);
@@ -259,7 +259,7 @@ static int register_account(struct acme *a, struct acme_resp *r)
 		goto out;
 	log_event(LOG_LEVEL_INFO, "ACME_ACCOUNT", "status",
 		  r->status == 201 ? "created" : "existing", "url", a->acct.url,
-		  NULL);
+		  LOG_END);
 	if (acme_store_save_account(a->cfg->acme_cache_dir, &a->acct) != 0)
 		goto out; /* logged; the account is re-found by key next time */
 	rc = 0;
@@ -304,7 +304,7 @@ static int poll_until(struct acme *a, const char *step, const char *url,
 		waited += ms;
 		if (waited > POLL_TOTAL_MS) {
 			log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", step,
-				  "error", "still pending, giving up", NULL);
+				  "error", "still pending, giving up", LOG_END);
 			return -1;
 		}
 		if (wait_ms(a, ms))
@@ -356,7 +356,7 @@ static int authorize(struct acme *a, const char *url, struct acme_resp *r)
 	}
 	if (strcmp(az.status, "valid") == 0) {
 		log_event(LOG_LEVEL_INFO, "ACME_AUTHZ", "name", az.identifier,
-			  "status", "valid", "reused", "yes", NULL);
+			  "status", "valid", "reused", "yes", LOG_END);
 		rc = 0;
 		goto out;
 	}
@@ -365,7 +365,7 @@ static int authorize(struct acme *a, const char *url, struct acme_resp *r)
 			  "name", az.identifier, "status", az.status, "error",
 			  az.http01.type == NULL ? "no http-01 challenge"
 						 : "not pending",
-			  NULL);
+			  LOG_END);
 		goto out;
 	}
 	if (jws_key_authorization(az.http01.token, a->thumb, ka, sizeof(ka)) !=
@@ -373,11 +373,11 @@ static int authorize(struct acme *a, const char *url, struct acme_resp *r)
 	    (token = strdup(az.http01.token)) == NULL ||
 	    challenge_map_set(a->map, token, ka) != 0) {
 		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", "challenge",
-			  "error", "cannot publish token", NULL);
+			  "error", "cannot publish token", LOG_END);
 		goto out;
 	}
 	log_event(LOG_LEVEL_INFO, "ACME_CHALLENGE", "name", az.identifier,
-		  "type", "http-01", "status", "published", NULL);
+		  "type", "http-01", "status", "published", LOG_END);
 	if (apost(a, "challenge", az.http01.url, "{}", 1, NULL, r) != 0)
 		goto out;
 	if (r->status != 200) {
@@ -391,11 +391,11 @@ static int authorize(struct acme *a, const char *url, struct acme_resp *r)
 		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", "validation",
 			  "name", az.identifier, "status", az.status, "type",
 			  az.http01.error.type, "detail",
-			  az.http01.error.detail, NULL);
+			  az.http01.error.detail, LOG_END);
 		goto out;
 	}
 	log_event(LOG_LEVEL_INFO, "ACME_AUTHZ", "name", az.identifier, "status",
-		  "valid", NULL);
+		  "valid", LOG_END);
 	rc = 0;
 out:
 	if (token != NULL) {
@@ -419,7 +419,7 @@ static int install(struct acme *a, const char *chain, size_t chain_len,
 	    tls_bundle_from_pem(chain, chain_len, key, key_len, &b, err,
 				sizeof(err)) != 0) {
 		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", event, "error",
-			  "certificate or key unusable", NULL);
+			  "certificate or key unusable", LOG_END);
 		return -1;
 	}
 	tls_store_set(a->store, b);
@@ -434,7 +434,7 @@ static int install(struct acme *a, const char *chain, size_t chain_len,
 	join_names(a->cfg, names, sizeof(names));
 	log_event(LOG_LEVEL_INFO, event, "serial", info.serial, "names", names,
 		  "not_before", nb, "not_after", na, "renew_after", ra,
-		  "names_match", info.names_match ? "yes" : "no", NULL);
+		  "names_match", info.names_match ? "yes" : "no", LOG_END);
 	return 0;
 }
 
@@ -477,7 +477,7 @@ static int issue(struct acme *a)
 		     acme_resp_is_problem(&r, "unauthorized"))) {
 			log_event(LOG_LEVEL_WARN, "ACME_ACCOUNT", "status",
 				  "unknown to the CA", "action", "re-register",
-				  NULL);
+				  LOG_END);
 			free(a->acct.url);
 			a->acct.url = NULL;
 			continue;
@@ -492,7 +492,7 @@ static int issue(struct acme *a)
 		goto out;
 	}
 	log_event(LOG_LEVEL_INFO, "ACME_ORDER", "status", ord.status, "url",
-		  order_url, "names", names, NULL);
+		  order_url, "names", names, LOG_END);
 	for (i = 0; i < ord.n_authzs; i++)
 		if (authorize(a, ord.authzs[i], &r) != 0)
 			goto out;
@@ -505,7 +505,7 @@ static int issue(struct acme *a)
 	    (csr64 = jws_b64url(csr.data, csr.size)) == NULL ||
 	    (fin = strdup(ord.finalize)) == NULL) {
 		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", "csr", "error",
-			  "cannot make the key or CSR", NULL);
+			  "cannot make the key or CSR", LOG_END);
 		goto out;
 	}
 	free(payload);
@@ -524,14 +524,14 @@ static int issue(struct acme *a)
 		goto out;
 	}
 	log_event(LOG_LEVEL_INFO, "ACME_FINALIZE", "status", "submitted", "url",
-		  order_url, NULL);
+		  order_url, LOG_END);
 	if (poll_until(a, "order", order_url, order_waiting, &r, p_order, &ord,
 		       c_order, s_order) != 0)
 		goto out;
 	if (strcmp(ord.status, "valid") != 0 || ord.certificate == NULL) {
 		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", "order",
 			  "status", ord.status, "type", ord.error.type,
-			  "detail", ord.error.detail, NULL);
+			  "detail", ord.error.detail, LOG_END);
 		goto out;
 	}
 	if (apost(a, "certificate", ord.certificate, NULL, 1,
@@ -616,7 +616,7 @@ static void *acme_main(void *arg)
 			iso_time(a->not_after, na, sizeof(na));
 			log_event(LOG_LEVEL_INFO, "ACME_RENEW", "reason",
 				  a->names_match ? "due" : "names changed",
-				  "not_after", na, NULL);
+				  "not_after", na, LOG_END);
 		}
 		if (issue(a) == 0) {
 			a->failures = 0;
@@ -641,7 +641,7 @@ static void *acme_main(void *arg)
 				  "failures", f, "serving",
 				  a->have_cert ? "previous certificate"
 					       : "nothing",
-				  NULL);
+				  LOG_END);
 		}
 		if (wait_ms(a, ms))
 			break;
@@ -660,7 +660,7 @@ static void load_cache(struct acme *a)
 	rc = acme_store_load_cert(a->cfg->acme_cache_dir, &cc);
 	if (rc != 1) {
 		log_event(LOG_LEVEL_INFO, "ACME_CACHE", "status",
-			  rc == 0 ? "empty" : "unreadable", NULL);
+			  rc == 0 ? "empty" : "unreadable", LOG_END);
 		return;
 	}
 	if (acme_cert_inspect(cc.chain, cc.chain_len, a->cfg->acme_domains,
@@ -679,13 +679,13 @@ static void load_cache(struct acme *a)
 		 * now rather than at renewal time. */
 		a->names_match = 0;
 		log_event(LOG_LEVEL_INFO, "ACME_CACHE", "status",
-			  "other directory", "action", "ordering", NULL);
+			  "other directory", "action", "ordering", LOG_END);
 	} else if (why != NULL)
 		log_event(LOG_LEVEL_WARN, "ACME_CACHE", "status", "ignored",
-			  "reason", why, NULL);
+			  "reason", why, LOG_END);
 	else if (!a->names_match)
 		log_event(LOG_LEVEL_INFO, "ACME_CACHE", "status",
-			  "names changed", "action", "ordering", NULL);
+			  "names changed", "action", "ordering", LOG_END);
 	acme_cert_cache_clear(&cc);
 }
 
@@ -728,7 +728,7 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 	join_names(cfg, names, sizeof(names));
 	log_event(LOG_LEVEL_INFO, "ACME_START", "directory",
 		  cfg->acme_directory, "names", names, "cache",
-		  cfg->acme_cache_dir, NULL);
+		  cfg->acme_cache_dir, LOG_END);
 	load_cache(a);
 	if (pthread_create(&a->thread, NULL, acme_main, a) != 0) {
 		snprintf(err, errsz, "cannot start the ACME thread");

@@ -187,7 +187,7 @@ int acme_http_do(struct acme_conn *c, const char *step, const char *url,
 				  r->too_big  ? "response too large"
 				  : errbuf[0] ? errbuf
 					      : curl_easy_strerror(cc),
-				  NULL);
+				  LOG_END);
 		return -1;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r->status);
@@ -206,7 +206,7 @@ void acme_report(const char *step, const struct acme_resp *r)
 	if (acme_parse_problem(r->body, r->len, &p) != 0)
 		memset(&p, 0, sizeof(p));
 	log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", step, "status", st,
-		  "type", p.type, "detail", p.detail, NULL);
+		  "type", p.type, "detail", p.detail, LOG_END);
 	acme_problem_clear(&p);
 }
 
@@ -252,7 +252,7 @@ int acme_post(struct acme_conn *c, const char *step, const char *url,
 		c->nonce[0] = '\0';
 		if (jws == NULL) {
 			log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", step,
-				  "error", "cannot sign request", NULL);
+				  "error", "cannot sign request", LOG_END);
 			return -1;
 		}
 		rc = acme_http_do(c, step, url, jws, 0, accept, r);
@@ -261,7 +261,7 @@ int acme_post(struct acme_conn *c, const char *step, const char *url,
 			return -1;
 		if (r->status == 400 && acme_resp_is_problem(r, "badNonce")) {
 			log_event(LOG_LEVEL_DEBUG, "ACME_NONCE_RETRY", "step",
-				  step, NULL);
+				  step, LOG_END);
 			continue;
 		}
 		return 0;

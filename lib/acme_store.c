@@ -190,7 +190,7 @@ static void quarantine(const char *dir, const char *name, const char *why)
 	char from[PATH_MAX], to[PATH_MAX];
 
 	log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file", name, "error",
-		  why, "action", "ignored, will be recreated", NULL);
+		  why, "action", "ignored, will be recreated", LOG_END);
 	if ((size_t)snprintf(from, sizeof(from), "%s/%s", dir, name) >=
 		    sizeof(from) ||
 	    (size_t)snprintf(to, sizeof(to), "%s/%s.corrupt", dir, name) >=
@@ -245,7 +245,7 @@ int acme_store_load_account(const char *dir, const char *directory_url,
 	if (rc <= 0) {
 		if (rc < 0)
 			log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file",
-				  ACCOUNT_FILE, "error", strerror(errno), NULL);
+				  ACCOUNT_FILE, "error", strerror(errno), LOG_END);
 		return rc;
 	}
 	rc = 0;
@@ -269,7 +269,7 @@ int acme_store_load_account(const char *dir, const char *directory_url,
 		 * is replaced when the new account is saved). */
 		log_event(LOG_LEVEL_WARN, "ACME_ACCOUNT", "status",
 			  "other directory", "cached", a->directory,
-			  "directory", directory_url, NULL);
+			  "directory", directory_url, LOG_END);
 		acme_account_clear(a);
 		goto out;
 	}
@@ -302,7 +302,7 @@ static int save_json(const char *dir, const char *name, json_t *root)
 	rc = acme_store_write_atomic(dir, name, text, len);
 	if (rc != 0)
 		log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file", name,
-			  "error", strerror(errno), NULL);
+			  "error", strerror(errno), LOG_END);
 	explicit_bzero(text, len);
 	free(text);
 	return rc;
@@ -362,7 +362,7 @@ int acme_store_load_cert(const char *dir, struct acme_cert_cache *c)
 	if (rc <= 0) {
 		if (rc < 0)
 			log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file",
-				  CERT_FILE, "error", strerror(errno), NULL);
+				  CERT_FILE, "error", strerror(errno), LOG_END);
 		return rc;
 	}
 	rc = 0;

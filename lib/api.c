@@ -272,12 +272,12 @@ static int reload(alkproxy *p, const char *path, const char *ini,
 		snprintf(n, sizeof(n), "%zu", cfg->n_sites);
 		if (server_reload(p->srv, cfg, r.first, sizeof(r.first)) == 0) {
 			log_event(LOG_LEVEL_INFO, "CONFIG_RELOAD", "status",
-				  "success", "sites", n, NULL);
+				  "success", "sites", n, LOG_END);
 			return ALKPROXY_OK;
 		}
 	}
 	log_event(LOG_LEVEL_ERROR, "CONFIG_RELOAD", "status", "failure",
-		  "error", r.first[0] ? r.first : "invalid configuration", NULL);
+		  "error", r.first[0] ? r.first : "invalid configuration", LOG_END);
 	return ALKPROXY_ECONFIG;
 }
 
@@ -311,7 +311,7 @@ int alkproxy_start(alkproxy *p)
 	if (p->started)
 		return ALKPROXY_ESTATE;
 	if (server_start(p->srv, err, sizeof(err)) != 0) {
-		log_event(LOG_LEVEL_ERROR, "STARTUP_FAILED", "error", err, NULL);
+		log_event(LOG_LEVEL_ERROR, "STARTUP_FAILED", "error", err, LOG_END);
 		return ALKPROXY_ELISTEN;
 	}
 	p->started = 1;

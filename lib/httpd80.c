@@ -356,7 +356,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		p[pl] = '\0';
 		log_event(LOG_LEVEL_INFO, "REQUEST", "client_ip", ip, "host",
 			  host, "method", method, "path", p, "status", code,
-			  "proto", "http", NULL);
+			  "proto", "http", LOG_END);
 	}
 	return res;
 }
@@ -427,7 +427,7 @@ int httpd80_start(const struct config *cfg, struct server *srv,
 	snprintf(addr, sizeof(addr), v6 ? "[%s]:%u" : "%s:%u", cfg->bind_addr,
 		 h->port);
 	log_event(LOG_LEVEL_INFO, "LISTENING", "proto", "http", "addr", addr,
-		  NULL);
+		  LOG_END);
 	*out = h;
 	return 0;
 }

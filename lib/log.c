@@ -108,11 +108,11 @@ int log_reopen(void)
 	 * file says where it came from; a failure keeps the old file. */
 	if (have && rc == 0)
 		log_event(LOG_LEVEL_INFO, "LOG_REOPEN", "status", "success",
-			  "file", path, NULL);
+			  "file", path, LOG_END);
 	else if (have)
 		log_event(LOG_LEVEL_ERROR, "LOG_REOPEN", "status", "failure",
 			  "file", path, "error", strerror(err),
-			  "action", "still writing the previous file", NULL);
+			  "action", "still writing the previous file", LOG_END);
 	if (rc != 0)
 		errno = err;
 	return rc;
@@ -219,7 +219,7 @@ void log_mhd(void *cls, const char *fm, va_list ap)
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
 	log_event(LOG_LEVEL_DEBUG, "HTTPD", "listener", (const char *)cls,
-		  "message", msg, NULL);
+		  "message", msg, LOG_END);
 }
 
 void log_event(enum log_level level, const char *event, ...)

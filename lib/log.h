@@ -38,6 +38,9 @@ int log_reopen(void);
  */
 void log_event(enum log_level level, const char *event, ...)
 	__attribute__((sentinel));
+/* The terminating key of log_event(): a typed null pointer (a bare NULL
+ * may be an int in a variadic call). */
+#define LOG_END ((const char *)NULL)
 
 /* libmicrohttpd's error logger (MHD_OPTION_EXTERNAL_LOGGER): each message
  * becomes a debug-level HTTPD event; cls is the listener's name. */

@@ -320,7 +320,7 @@ static int rate_allowed(struct xfer *x, const struct config *cfg)
 	memcpy(path, x->target, plen);
 	path[plen] = '\0';
 	log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip", x->client_ip,
-		  "host", x->host, "path", path, "status", "429", NULL);
+		  "host", x->host, "path", path, "status", "429", LOG_END);
 	return 0;
 }
 
@@ -355,7 +355,7 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 		log_event(LOG_LEVEL_DEBUG, "BAD_REQUEST", "client_ip",
 			  x->client_ip, "error",
 			  scan.f.error ? scan.f.error : "fragment in target",
-			  NULL);
+			  LOG_END);
 		return respond_plain(x, 400);
 	}
 	if (is_health(x))
@@ -519,7 +519,7 @@ static enum MHD_Result respond_upstream_error(struct xfer *x, CURLcode rc,
 
 	log_event(LOG_LEVEL_WARN, timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_ERROR",
 		  "client_ip", x->client_ip, "host", x->host, "upstream",
-		  x->site->upstream, "error", err, NULL);
+		  x->site->upstream, "error", err, LOG_END);
 	if (bad_head)
 		upstream_post(x->up, x, XFER_CMD_ABORT);
 	return respond_plain(x, timeout ? 504 : 502);
@@ -710,7 +710,7 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		  toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client_abort"
 		  : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
 		  : "aborted",
-		  NULL);
+		  LOG_END);
 	server_request_end(x->srv, conn);
 	xfer_put(x);
 }

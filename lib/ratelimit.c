@@ -489,12 +489,12 @@ static void hk_run_once(struct ratelimit_housekeeper *hk, unsigned age)
 	if (evicted > 0) {
 		snprintf(a, sizeof(a), "%zu", evicted);
 		log_event(LOG_LEVEL_DEBUG, "RATE_LIMIT_EVICT", "evicted", a,
-			  "entries", b, NULL);
+			  "entries", b, LOG_END);
 	}
 	if (forced > 0) {
 		snprintf(a, sizeof(a), "%zu", forced);
 		log_event(LOG_LEVEL_WARN, "RATE_LIMIT_TABLE_FULL", "reused_lru",
-			  a, "entries", b, NULL);
+			  a, "entries", b, LOG_END);
 	}
 }
 

@@ -386,7 +386,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 			  PACKAGE_VERSION, "revision", SOURCE_REVISION,
 			  "workers", w, "sites", n, "tls_mode",
 			  cfg->tls_mode == CONFIG_TLS_MANUAL ? "manual" : "acme",
-			  NULL);
+			  LOG_END);
 	}
 	if (upstream_pool_start(cfg->workers, &srv->ups) != 0) {
 		snprintf(err, errsz, "cannot start upstream threads");
@@ -442,7 +442,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	snprintf(portbuf, sizeof(portbuf), v6 ? "[%s]:%u" : "%s:%u",
 		 cfg->bind_addr, srv->https_port);
 	log_event(LOG_LEVEL_INFO, "LISTENING", "proto", "https", "addr",
-		  portbuf, NULL);
+		  portbuf, LOG_END);
 	if (acme_http_start(srv, err, errsz) != 0) {
 		server_stop(srv);
 		return -1;
@@ -481,7 +481,7 @@ void server_stop(struct server *srv)
 	srv->ups = NULL;
 	ratelimit_housekeeper_stop(srv->rl_hk);
 	srv->rl_hk = NULL;
-	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "stopped", NULL);
+	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "stopped", LOG_END);
 }
 
 void server_free(struct server *srv)
@@ -587,7 +587,7 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 	} else if (srv->static_warned == NULL ||
 		   strcmp(srv->static_warned, changed) != 0) {
 		log_event(LOG_LEVEL_WARN, "CONFIG_STATIC_CHANGED", "keys",
-			  changed, "action", "restart to apply", NULL);
+			  changed, "action", "restart to apply", LOG_END);
 		free(srv->static_warned);
 		srv->static_warned = strdup(changed);
 	}
@@ -620,7 +620,7 @@ void server_shutdown(struct server *srv, int timeout_secs)
 	close_idle_connections(srv);
 	snprintf(n, sizeof(n), "%d", atomic_load(&srv->in_flight));
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "draining",
-		  "in_flight", n, NULL);
+		  "in_flight", n, LOG_END);
 	deadline = mono_ms() + (long)timeout_secs * 1000L;
 	while ((left = atomic_load(&srv->in_flight)) > 0 &&
 	       mono_ms() < deadline) {
@@ -631,7 +631,7 @@ void server_shutdown(struct server *srv, int timeout_secs)
 	if (left > 0) {
 		snprintf(n, sizeof(n), "%d", left);
 		log_event(LOG_LEVEL_WARN, "SHUTDOWN", "status", "forced",
-			  "in_flight", n, NULL);
+			  "in_flight", n, LOG_END);
 	}
 	server_stop(srv);
 }

@@ -415,7 +415,7 @@ int tls_cert_callback(gnutls_session_t session,
 	    type != GNUTLS_NAME_DNS || len == 0 || len >= sizeof(name)) {
 		if (first_refusal(session))
 			log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
-			  "", "error", "missing SNI", NULL);
+			  "", "error", "missing SNI", LOG_END);
 		return -1;
 	}
 	name[len] = '\0';
@@ -437,7 +437,7 @@ int tls_cert_callback(gnutls_session_t session,
 	if (c == NULL) {
 		if (first_refusal(session))
 			log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
-			  name, "error", "no certificate for name", NULL);
+			  name, "error", "no certificate for name", LOG_END);
 		return -1;
 	}
 	*pcert = (gnutls_pcert_st *)(uintptr_t)c->pcerts;

@@ -435,7 +435,7 @@ static void watch_check(struct upstream *u, struct watch *w)
 			x->peer_data = 1;
 		} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
 			log_event(LOG_LEVEL_DEBUG, "CLIENT_GONE", "client_ip",
-				  x->client_ip, "host", x->host, NULL);
+				  x->client_ip, "host", x->host, LOG_END);
 			finish(u, x, CURLE_ABORTED_BY_CALLBACK);
 		}
 	}

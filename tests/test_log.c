@@ -58,17 +58,17 @@ int main(void)
 	log_set_sink(sink, NULL);
 	log_set_level(LOG_LEVEL_INFO);
 	log_event(LOG_LEVEL_INFO, "REQUEST", "client_ip", "203.0.113.50",
-		  "path", "/a b", "status", "200", NULL);
+		  "path", "/a b", "status", "200", LOG_END);
 	p = strchr(last_line, ' ');
 	CHECK(p != NULL && strlen(last_line) > 24 && last_line[10] == 'T' &&
 	      last_line[23] == 'Z');
 	CHECK_STR(p, " INFO REQUEST client_ip=203.0.113.50 path=\"/a b\" "
 		     "status=200");
 	last_line[0] = '\0';
-	log_event(LOG_LEVEL_DEBUG, "X", "k", "v", NULL);
+	log_event(LOG_LEVEL_DEBUG, "X", "k", "v", LOG_END);
 	CHECK_STR(last_line, ""); /* below the level: not written */
 	log_set_level(LOG_LEVEL_TRACE);
-	log_event(LOG_LEVEL_DEBUG, "X", "k", NULL, NULL);
+	log_event(LOG_LEVEL_DEBUG, "X", "k", NULL, LOG_END);
 	CHECK(strstr(last_line, " DEBUG X k=-") != NULL);
 	log_set_sink(NULL, NULL);
 	UNIT_DONE();
