@@ -79,14 +79,22 @@ start_upstream() {
 
 # start_proxy CONFIG: starts bin/reverse-proxy, waits for LISTENING, sets
 # PX_PORT, PX_PID, PX_LOG.
+# With VALGRIND=1 the proxy runs under valgrind memcheck (issue 7's
+# memcheck run): every error is reported in the proxy log.
 start_proxy() {
 	PX_LOG="$T/proxy.log"
 	: >"$PX_LOG"
-	"$PROXY" --config "$1" >>"$PX_LOG" 2>&1 &
+	if [ "${VALGRIND:-0}" = 1 ]; then
+		"$top_builddir/libtool" --mode=execute valgrind --quiet \
+			--leak-check=full --errors-for-leak-kinds=definite \
+			--error-exitcode=99 "$PROXY" --config "$1" >>"$PX_LOG" 2>&1 &
+	else
+		"$PROXY" --config "$1" >>"$PX_LOG" 2>&1 &
+	fi
 	PX_PID=$!
 	PIDS="$PIDS $PX_PID"
 	local i
-	for i in $(seq 1 200); do
+	for i in $(seq 1 $(( ${VALGRIND:-0} == 1 ? 1200 : 200 ))); do
 		PX_PORT=$(sed -n 's/.* LISTENING proto=https addr=.*:\([0-9]*\)$/\1/p' "$PX_LOG" | head -n1)
 		[ -n "$PX_PORT" ] && return 0
 		kill -0 "$PX_PID" 2>/dev/null || { echo "proxy exited:"; cat "$PX_LOG"; exit 99; }
