@@ -239,6 +239,27 @@ if [ "$nbuilds" -eq 0 ]; then
 	total_fail=$((total_fail + 1))
 fi
 
+# `make distcheck` from the werror build: the tarball builds, installs,
+# uninstalls cleanly and passes the unit tests, fuzz replays and a few
+# integration tests out of a read-only source tree (the full suite ran
+# above). It counts as one test. AP_DISTCHECK=0 skips it.
+if [ "${AP_DISTCHECK:-1}" = 1 ] && [ -f build/werror/Makefile ]; then
+	dlog=build/werror/distcheck.log
+	phase "distcheck (log: $dlog)"
+	dtests=$(make -s -C build/werror print-unit-tests 2>/dev/null | tail -n1)
+	if make -C build/werror distcheck \
+		TESTS="$dtests tests/t_routing.sh tests/t_install.sh" \
+		>"$dlog" 2>&1; then
+		total_pass=$((total_pass + 1))
+		phase "distcheck: pass"
+	else
+		total_fail=$((total_fail + 1))
+		phase "distcheck FAILED"
+		add_report "FAILED: make distcheck"
+		add_tail "$dlog" 25
+	fi
+fi
+
 phase "done"
 if [ -n "$report" ]; then
 	echo
