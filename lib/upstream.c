@@ -3,7 +3,7 @@
  * upstream: curl side of the request protocol (ARCHITECTURE.md §1–§2).
  * Threads: each struct upstream is driven by its own thread; MHD threads
  * only call upstream_post() (queue lock, a leaf lock) and
- * upstream_pool_abort_all()/active() (atomics). Easy handles, the multi
+ * upstream_pool_abort_all() (an atomic flag). Easy handles, the multi
  * handle and the [up] fields of an xfer are touched by this thread alone.
  */
 #include <errno.h>
@@ -25,7 +25,6 @@ struct upstream {
 	struct xfer *qhead, *qtail;
 	atomic_int stop;
 	atomic_int abort_all;
-	atomic_uint active;
 	struct xfer *active_list; /* this thread's transfers in the multi */
 	CURL *easy_pool[EASY_POOL_MAX];
 	unsigned n_easy;
@@ -311,7 +310,6 @@ static void finish(struct upstream *u, struct xfer *x, CURLcode res)
 		if (x->act_next != NULL)
 			x->act_next->act_prev = x->act_prev;
 		x->act_prev = x->act_next = NULL;
-		atomic_fetch_sub(&u->active, 1);
 	}
 	easy_put(u, x->easy);
 	x->easy = NULL;
@@ -367,7 +365,6 @@ static void run_commands(struct upstream *u)
 				if (u->active_list != NULL)
 					u->active_list->act_prev = x;
 				u->active_list = x;
-				atomic_fetch_add(&u->active, 1);
 			}
 		}
 		if ((cmd & XFER_CMD_ABORT) && x->in_multi)
@@ -526,15 +523,6 @@ void upstream_pool_abort_all(struct upstream_pool *p)
 		atomic_store(&p->ups[i].abort_all, 1);
 		curl_multi_wakeup(p->ups[i].multi);
 	}
-}
-
-unsigned upstream_pool_active(struct upstream_pool *p)
-{
-	unsigned i, n = 0;
-
-	for (i = 0; i < p->n; i++)
-		n += atomic_load(&p->ups[i].active);
-	return n;
 }
 
 void upstream_pool_stop(struct upstream_pool *p)

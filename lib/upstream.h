@@ -16,12 +16,10 @@ int upstream_pool_start(unsigned n, struct upstream_pool **out);
 /* Pick a thread for a new request (round-robin). */
 struct upstream *upstream_pick(struct upstream_pool *p);
 /* Queue commands for x on its thread; takes a reference while queued.
- * Never call with x->mu held... it is allowed: the queue lock is a leaf. */
+ * May be called with x->mu held: the queue lock is a leaf lock. */
 void upstream_post(struct upstream *u, struct xfer *x, unsigned cmd);
 /* Abort every transfer now and refuse new ones (shutdown). */
 void upstream_pool_abort_all(struct upstream_pool *p);
-/* Number of transfers in flight on all threads. */
-unsigned upstream_pool_active(struct upstream_pool *p);
 /* Stop and join the threads; frees the pool. */
 void upstream_pool_stop(struct upstream_pool *p);
 
