@@ -53,6 +53,49 @@
  *                          "Expect: 100-continue" (so the client will not
  *                          send the body), the 401 says "Connection: close"
  *                          and the connection is closed instead.
+ *
+ * Hostile modes (for t_hostile_upstream.sh; each one answers with bytes no
+ * sane server sends, then closes the connection without TLS close_notify
+ * unless stated otherwise; no DONE line is logged for them):
+ *   /bad-status[?form=F]   a garbage status line, then "Content-Length: 3"
+ *                          and "bad": F=0 (default) "HTTP/1.1 abc OK",
+ *                          F=1 "FOO", F=2 "HTTP/1.1 2000 OK",
+ *                          F=3 "HTTP/9.9 200 OK", F=4 "HTTP/1.1 -200 OK".
+ *   /huge-headers?n=N[&count=M]
+ *                          200 with M (default 1, at most 100000) headers
+ *                          "X-Huge-<i>: " + N (at most 64 MiB) 'h' bytes
+ *                          each, then Content-Length 3 "ok\n".
+ *   /endless-headers[?secs=S][&interval_ms=M]
+ *                          "HTTP/1.1 200 OK" and then one header line
+ *                          "X-Endless-<i>: v" after another, never the
+ *                          empty line: every M ms (default 0 = as fast as
+ *                          the peer reads) until S seconds (default 4, at
+ *                          most 60) have passed or a write fails.
+ *   /bad-chunk[?n=N]       chunked 200: a valid chunk of N bytes (default
+ *                          1000) of the /bytes stream, then the chunk-size
+ *                          line "zz".
+ *   /huge-chunk-line[?n=N][&form=F]
+ *                          chunked 200, then a chunk-size line of N bytes
+ *                          (default 102400): F=0 (default) N-1 '0' digits
+ *                          and "1" (a size with huge leading zeros), F=1
+ *                          "1;" and a chunk extension of 'e' bytes; then
+ *                          "\r\nx\r\n0\r\n\r\n".
+ *   /cl-mismatch?n=N[&more=1]
+ *                          Content-Length N, but only N/2 bytes of the
+ *                          /bytes stream, then close.  With more=1: N bytes
+ *                          followed, in the same write, by a whole second
+ *                          response "HTTP/1.1 200 OK\r\nContent-Length: 8
+ *                          \r\n\r\nSMUGGLED"; the connection then stays
+ *                          open (keep-alive) so that a client reusing it
+ *                          would read the smuggled response.
+ *   /no-length-close[?n=N] HTTP/1.1 200 with neither Content-Length nor
+ *                          Transfer-Encoding, N bytes (default 100000) of
+ *                          the /bytes stream, then close: a valid response
+ *                          delimited by the close (the SHA-256 is /sha?n=N).
+ *                          Logs DONE after the last byte.
+ *   /obs-fold              200 with a folded header line
+ *                          "X-Folded: a\r\n b" (obsolete line folding)
+ *                          and Content-Length 3 "ok\n".
  *   anything else          404 "not found\n".
  * Malformed requests get 400 and the connection is closed.
  *
@@ -907,6 +950,205 @@ static int do_early401(struct conn *c, struct request *rq)
 	return body_discard(c, rq) < 0 ? -1 : 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* hostile modes */
+
+/* Write a NUL-terminated string; -1 if the write failed. */
+static int send_str(struct conn *c, const char *str)
+{
+	return conn_write(c, str, strlen(str));
+}
+
+/* The end of every hostile mode: close without close_notify. */
+static int hostile_close(struct conn *c)
+{
+	c->broken = 1;
+	return -1;
+}
+
+static int do_bad_status(struct conn *c, struct request *rq)
+{
+	static const char *const lines[] = {
+		"HTTP/1.1 abc OK\r\n", "FOO\r\n", "HTTP/1.1 2000 OK\r\n",
+		"HTTP/9.9 200 OK\r\n", "HTTP/1.1 -200 OK\r\n",
+	};
+	unsigned long long form;
+	if (param_u64(rq->query, "form", 0, &form) < 0 || form >= sizeof lines / sizeof lines[0])
+		return send_simple(c, rq, 400, "bad request\n", NULL);
+	if (send_str(c, lines[form]) == 0)
+		send_str(c, "Content-Length: 3\r\nConnection: close\r\n\r\nbad");
+	return hostile_close(c);
+}
+
+static int do_huge_headers(struct conn *c, struct request *rq)
+{
+	unsigned long long n, count, i;
+	char *buf;
+	if (param_u64(rq->query, "n", 0, &n) <= 0 || param_u64(rq->query, "count", 1, &count) < 0 ||
+	    n > 64ULL * 1024 * 1024 || count > 100000)
+		return send_simple(c, rq, 400, "bad request\n", NULL);
+	buf = malloc(BLOCK);
+	if (!buf)
+		return -1;
+	memset(buf, 'h', BLOCK);
+	if (send_str(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n") < 0)
+		goto out;
+	for (i = 0; i < count; i++) {
+		char name[48];
+		unsigned long long left = n;
+		snprintf(name, sizeof name, "X-Huge-%llu: ", i);
+		if (send_str(c, name) < 0)
+			goto out;
+		while (left > 0) {
+			size_t blk = left > BLOCK ? BLOCK : (size_t)left;
+			if (conn_write(c, buf, blk) < 0)
+				goto out;
+			left -= blk;
+		}
+		if (send_str(c, "\r\n") < 0)
+			goto out;
+	}
+	send_str(c, "Content-Length: 3\r\nConnection: close\r\n\r\nok\n");
+out:
+	free(buf);
+	return hostile_close(c);
+}
+
+static int do_endless_headers(struct conn *c, struct request *rq)
+{
+	unsigned long long secs, ms, i;
+	long long end;
+	if (param_u64(rq->query, "secs", 4, &secs) < 0 || param_u64(rq->query, "interval_ms", 0, &ms) < 0 ||
+	    secs > 60 || ms > 60000)
+		return send_simple(c, rq, 400, "bad request\n", NULL);
+	end = now_ms() + (long long)secs * 1000;
+	if (send_str(c, "HTTP/1.1 200 OK\r\n") < 0)
+		return hostile_close(c);
+	for (i = 0; now_ms() < end; i++) {
+		char line[64];
+		snprintf(line, sizeof line, "X-Endless-%llu: v\r\n", i);
+		if (send_str(c, line) < 0)
+			break;
+		if (ms > 0 && sleep_watch(c, (long long)ms) < 0)
+			break;
+	}
+	return hostile_close(c);
+}
+
+static int do_bad_chunk(struct conn *c, struct request *rq)
+{
+	unsigned long long n;
+	struct stream st;
+	unsigned char *buf;
+	char hdr[32];
+	if (param_u64(rq->query, "n", 1000, &n) < 0 || n == 0 || n > BLOCK)
+		return send_simple(c, rq, 400, "bad request\n", NULL);
+	buf = malloc(BLOCK);
+	if (!buf)
+		return -1;
+	stream_init(&st, 1);
+	stream_fill(&st, buf, (size_t)n);
+	snprintf(hdr, sizeof hdr, "%llx\r\n", n);
+	if (send_head(c, rq, 200, "application/octet-stream", -1, NULL) == 0 && send_str(c, hdr) == 0 &&
+	    conn_write(c, buf, (size_t)n) == 0)
+		send_str(c, "\r\nzz\r\nxx\r\n0\r\n\r\n");
+	free(buf);
+	return hostile_close(c);
+}
+
+static int do_huge_chunk_line(struct conn *c, struct request *rq)
+{
+	unsigned long long n, form;
+	char *buf;
+	if (param_u64(rq->query, "n", 102400, &n) < 0 || param_u64(rq->query, "form", 0, &form) < 0 ||
+	    n < 3 || n > 64ULL * 1024 * 1024 || form > 1)
+		return send_simple(c, rq, 400, "bad request\n", NULL);
+	buf = malloc((size_t)n);
+	if (!buf)
+		return -1;
+	if (form == 0) {
+		memset(buf, '0', (size_t)n - 1);
+		buf[n - 1] = '1';
+	} else {
+		memset(buf, 'e', (size_t)n);
+		buf[0] = '1';
+		buf[1] = ';';
+	}
+	if (send_head(c, rq, 200, "application/octet-stream", -1, NULL) == 0 && conn_write(c, buf, (size_t)n) == 0)
+		send_str(c, "\r\nx\r\n0\r\n\r\n");
+	free(buf);
+	return hostile_close(c);
+}
+
+static int do_cl_mismatch(struct conn *c, struct request *rq)
+{
+	static const char smuggled[] = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED";
+	unsigned long long n, more, send_n;
+	struct stream st;
+	unsigned char *buf;
+	size_t sl = sizeof smuggled - 1;
+	if (param_u64(rq->query, "n", 0, &n) <= 0 || param_u64(rq->query, "more", 0, &more) < 0 ||
+	    n > 64ULL * 1024 * 1024)
+		return send_simple(c, rq, 400, "bad request\n", NULL);
+	send_n = more ? n : n / 2;
+	buf = malloc((size_t)send_n + sl);
+	if (!buf)
+		return -1;
+	stream_init(&st, 1);
+	stream_fill(&st, buf, (size_t)send_n);
+	if (more) {
+		memcpy(buf + send_n, smuggled, sl);
+		send_n += sl;
+	}
+	if (send_head(c, rq, 200, "application/octet-stream", (long long)n, NULL) < 0 ||
+	    conn_write(c, buf, (size_t)send_n) < 0 || !more) {
+		free(buf);
+		return hostile_close(c);
+	}
+	free(buf);
+	return 0; /* keep-alive: the smuggled bytes stay in the stream */
+}
+
+static int do_no_length_close(struct conn *c, struct request *rq)
+{
+	unsigned long long n;
+	struct stream st;
+	unsigned char *buf;
+	if (param_u64(rq->query, "n", 100000, &n) < 0 || n > (1ULL << 40))
+		return send_simple(c, rq, 400, "bad request\n", NULL);
+	if (send_str(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n") < 0)
+		return hostile_close(c);
+	buf = malloc(BLOCK);
+	if (!buf)
+		return -1;
+	stream_init(&st, 1);
+	while (n > 0) {
+		size_t blk = n > BLOCK ? BLOCK : (size_t)n;
+		stream_fill(&st, buf, blk);
+		if (conn_write(c, buf, blk) < 0)
+			break;
+		n -= blk;
+	}
+	free(buf);
+	if (n == 0) {
+		/* the close is the end of the body: a clean one (FIN, and
+		 * close_notify over TLS) */
+		log_line("DONE %s %d", rq->target, 200);
+		if (c->s)
+			gnutls_bye(c->s, GNUTLS_SHUT_WR);
+		shutdown(c->fd, SHUT_WR);
+	}
+	return hostile_close(c);
+}
+
+static int do_obs_fold(struct conn *c, struct request *rq)
+{
+	(void)rq;
+	send_str(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Folded: a\r\n b\r\n"
+		    "Content-Length: 3\r\nConnection: close\r\n\r\nok\n");
+	return hostile_close(c);
+}
+
 static const char HOP_HEADERS[] =
 	"Connection: X-Hop-Custom, keep-alive\r\n"
 	"X-Hop-Custom: secret\r\n"
@@ -955,6 +1197,22 @@ static int dispatch(struct conn *c, struct request *rq)
 	}
 	if (strcmp(path, "/hop") == 0)
 		return send_simple(c, rq, 200, "hop\n", HOP_HEADERS);
+	if (strcmp(path, "/bad-status") == 0)
+		return do_bad_status(c, rq);
+	if (strcmp(path, "/huge-headers") == 0)
+		return do_huge_headers(c, rq);
+	if (strcmp(path, "/endless-headers") == 0)
+		return do_endless_headers(c, rq);
+	if (strcmp(path, "/bad-chunk") == 0)
+		return do_bad_chunk(c, rq);
+	if (strcmp(path, "/huge-chunk-line") == 0)
+		return do_huge_chunk_line(c, rq);
+	if (strcmp(path, "/cl-mismatch") == 0)
+		return do_cl_mismatch(c, rq);
+	if (strcmp(path, "/no-length-close") == 0)
+		return do_no_length_close(c, rq);
+	if (strcmp(path, "/obs-fold") == 0)
+		return do_obs_fold(c, rq);
 	return send_simple(c, rq, 404, "not found\n", NULL);
 }
 
