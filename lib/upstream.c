@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include <gnutls/gnutls.h>
+
 #include "log.h"
 #include "server.h"
 #include "upstream.h"
@@ -293,13 +295,51 @@ static int setup_easy(struct upstream *u, struct xfer *x)
 }
 
 /* Transfer over (success, error, or abort): publish, resume, release. */
+/*
+ * A pooled upstream connection with bytes waiting after a complete
+ * response (more than its Content-Length, a second unsolicited response)
+ * must never serve the next request: those bytes would be taken as that
+ * request's response. curl 7.88 keeps such a connection (a readable socket
+ * counts as alive), so shut it down: at its next reuse check curl sees it
+ * hung up and opens a fresh one. Bytes that arrive later still reach the
+ * liveness check as a hang-up only if the upstream closes; nginx has the
+ * same window.
+ */
+static void drop_if_unclean(struct xfer *x)
+{
+	curl_socket_t s = CURL_SOCKET_BAD;
+	struct curl_tlssessioninfo *ti = NULL;
+	int pending = 0;
+	char c;
+
+	if (curl_easy_getinfo(x->easy, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK ||
+	    s == CURL_SOCKET_BAD)
+		return;
+	/* Over TLS the extra bytes may already sit decrypted in GnuTLS. */
+	if (x->site->upstream_https &&
+	    curl_easy_getinfo(x->easy, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK &&
+	    ti != NULL && ti->backend == CURLSSLBACKEND_GNUTLS &&
+	    ti->internals != NULL)
+		pending = gnutls_record_check_pending(ti->internals) > 0;
+	if (pending || recv(s, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+		log_event(LOG_LEVEL_WARN, "UPSTREAM_ERROR", "client_ip",
+			  x->client_ip, "host", x->host, "upstream",
+			  x->site->upstream, "error",
+			  "data after the response; connection closed", LOG_END);
+		shutdown(s, SHUT_RDWR);
+	}
+}
+
 static void finish(struct upstream *u, struct xfer *x, CURLcode res)
 {
 	int resume;
 	curl_off_t ct = 0;
 
-	if (x->easy != NULL)
+	if (x->easy != NULL) {
 		curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &ct);
+		if (res == CURLE_OK && x->in_multi)
+			drop_if_unclean(x);
+	}
 	if (x->in_multi) {
 		curl_multi_remove_handle(u->multi, x->easy);
 		x->in_multi = 0;
