@@ -276,6 +276,11 @@ static int setup_easy(struct upstream *u, struct xfer *x)
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 		if (s->upstream_ca_file != NULL)
 			curl_easy_setopt(e, CURLOPT_CAINFO, s->upstream_ca_file);
+		/* Bytes an upstream sends after its response can hide decrypted
+		 * inside the TLS layer, where drop_if_unclean() cannot see
+		 * them: never reuse a TLS upstream connection, so they can never
+		 * become the next request's response. */
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	}
 	if (x->has_body) {
 		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
