@@ -393,3 +393,94 @@ asan_small_quarantine() {
 	fi
 }
 # --- end streaming helpers ---
+
+# --- adversarial helpers --- (t_client_abuse, t_hostile_upstream)
+# tcp_end_after PYTHON_BYTES_EXPR [SECS]: connect to the proxy's TLS port
+# over plain TCP, send the bytes the Python expression evaluates to (it may
+# use the modules random and os), then read until the proxy ends the
+# connection; prints "closed <secs>" (EOF or reset), "open" (still open
+# after SECS, default 10) or "ERR <reason>".
+tcp_end_after() {
+	python3 - "$PX_PORT" "$1" "${2:-10}" <<'PY' 2>/dev/null || echo "ERR python"
+import os, random, socket, sys, time
+port, expr, secs = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+data = eval(expr, {"random": random, "os": os})
+try:
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    t0 = time.monotonic()
+    try:
+        s.sendall(data)
+    except OSError:
+        print("closed %.2f" % (time.monotonic() - t0)); sys.exit(0)
+    s.settimeout(secs)
+    while True:
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            print("open"); break
+        except OSError:
+            print("closed %.2f" % (time.monotonic() - t0)); break
+        if not d:
+            print("closed %.2f" % (time.monotonic() - t0)); break
+except Exception as e:
+    print("ERR " + type(e).__name__)
+PY
+}
+# raw_reply CERTNAME HOST: send stdin (raw bytes) over TLS with SNI HOST
+# in 16 KiB pieces, stopping early if the proxy answers (so that a reply
+# sent before the whole request was read is still seen), then read the
+# reply until EOF or RAW_TIMEOUT (default 5) seconds. Prints three lines:
+# the status line (or "EOF" / "ERR <reason>"), "ct: <Content-Type>" and
+# "body: <body, first 200 bytes, non-printables as \xNN>".
+raw_reply() {
+	python3 -c "$RAW_REPLY_PY" "$PX_PORT" "$T/$1.pem" "$2" "${RAW_TIMEOUT:-5}" 2>/dev/null || printf 'ERR python\nct: \nbody: \n'
+}
+RAW_REPLY_PY='
+import select, socket, ssl, sys
+data = sys.stdin.buffer.read()
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+buf, err = b"", ""
+try:
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=float(sys.argv[4])), server_hostname=sys.argv[3])
+    try:
+        for i in range(0, len(data), 16384):
+            s.sendall(data[i:i + 16384])
+            if s.pending() or select.select([s], [], [], 0)[0]:
+                break
+    except OSError:
+        pass
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+except Exception as e:
+    err = "ERR " + type(e).__name__
+head, _, body = buf.partition(b"\r\n\r\n")
+lines = head.split(b"\r\n")
+status = lines[0].decode("latin-1") if buf else (err or "EOF")
+ct = ""
+for l in lines[1:]:
+    if l.lower().startswith(b"content-type:"):
+        ct = l.split(b":", 1)[1].strip().decode("latin-1")
+print(status)
+print("ct: " + ct)
+print("body: " + "".join(chr(c) if 32 <= c < 127 else "\\x%02x" % c for c in body[:200]))
+'
+# check_error_format DESC REPLY: if REPLY (raw_reply output) holds a status
+# line, the error is in the SPEC F4 form: text/plain; charset=utf-8 and the
+# reason phrase alone as the body.
+check_error_format() {
+	local st ct body reason
+	st=$(printf '%s\n' "$2" | sed -n 1p)
+	case $st in HTTP/1.?\ [45]??\ *) ;; *) return 0 ;; esac
+	reason=${st#HTTP/1.? ??? }
+	ct=$(printf '%s\n' "$2" | sed -n 's/^ct: //p')
+	body=$(printf '%s\n' "$2" | sed -n 's/^body: //p')
+	if [ "$ct" = "text/plain; charset=utf-8" ] && [ "$body" = "$reason" ]; then
+		ok "$1: error body in the SPEC F4 form"
+	else
+		fail "$1: error not in the SPEC F4 form (text/plain; charset=utf-8, reason phrase only): '$st', Content-Type '$ct', body '$(printf '%s' "$body" | head -c 80)'"
+	fi
+}
+# --- end adversarial helpers ---
