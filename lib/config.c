@@ -77,6 +77,8 @@ static const struct key_def server_keys[] = {
 	KU(struct config, "idle_timeout_secs", idle_timeout_secs, 1, 86400),
 	KU(struct config, "tls_handshake_timeout_secs",
 	   tls_handshake_timeout_secs, 1, 3600),
+	KU(struct config, "header_timeout_secs", header_timeout_secs, 1,
+	   3600),
 	KU(struct config, "shutdown_timeout_secs", shutdown_timeout_secs, 1,
 	   3600),
 	{ NULL, K_SPECIAL, 0, 0, 0 }
@@ -1311,6 +1313,7 @@ static struct config *config_new(void)
 	cfg->max_connections = 1024;
 	cfg->idle_timeout_secs = 60;
 	cfg->tls_handshake_timeout_secs = 10;
+	cfg->header_timeout_secs = 10;
 	cfg->shutdown_timeout_secs = 30;
 	cfg->tls_mode = CONFIG_TLS_ACME;
 	cfg->log_level = LOG_LEVEL_INFO;

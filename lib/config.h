@@ -55,6 +55,9 @@ struct config {
 	unsigned max_connections;            /* 1024 */
 	unsigned idle_timeout_secs;          /* 60 */
 	unsigned tls_handshake_timeout_secs; /* 10 */
+	/* a request head must be complete this long after the handshake
+	 * (first request) or idle (later requests) allowance ran out */
+	unsigned header_timeout_secs;        /* 10 */
 	unsigned shutdown_timeout_secs;      /* 30 */
 
 	/* [tls] */

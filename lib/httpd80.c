@@ -224,9 +224,11 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)conn;
+	struct httpd80 *h = cls;
+
 	(void)toe;
+	/* The next head on a kept-alive connection has a deadline too. */
+	server_head_expect(h->srv, conn, HTTPD80_TIMEOUT_SECS);
 	free(*req_cls);
 	*req_cls = NULL;
 }
@@ -301,6 +303,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	(void)url;
 	(void)version;
 	(void)upload_data;
+	server_head_complete(conn);
 	if (r == NULL)
 		return MHD_NO;
 	/* Bodies are not wanted here: answer at once, drop what was sent. */

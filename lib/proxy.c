@@ -165,15 +165,21 @@ static enum MHD_Result respond_plain(struct xfer *x, unsigned status)
 
 /* ---- first handler call: checks, routing, START ---- */
 
-/* More header lines than this get 431 (their total size is bounded by
- * the connection memory pool, which MHD answers with 431 or 414). */
+/* More header lines than this, or one longer than MAX_HEADER_LINE, get
+ * 431; a request-target longer than MAX_TARGET gets 414 (nginx's default
+ * limits). A head that does not fit the connection memory pool at all
+ * (about 30 KiB) is refused by libmicrohttpd itself, with the same
+ * statuses but its own HTML body (doc/operator-guide.md). */
 #define MAX_REQUEST_HEADERS 100
+#define MAX_HEADER_LINE 8192
+#define MAX_TARGET 8192
 
 struct hdr_scan {
 	struct headers_framing f;
 	int has_accept;
 	unsigned count;
 	size_t canonical; /* bytes of the lines as "Name: value\r\n" */
+	size_t longest;   /* longest line as "Name: value" */
 };
 
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind,
@@ -187,6 +193,8 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind,
 		value = "";
 	s->count++;
 	s->canonical += key_size + value_size + 4;
+	if (key_size + value_size + 2 > s->longest)
+		s->longest = key_size + value_size + 2;
 	headers_check_request(&s->f, key, key_size, value, value_size);
 	if (key_size == 6 && strncasecmp(key, "accept", 6) == 0)
 		s->has_accept = 1;
@@ -336,6 +344,7 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	const union MHD_ConnectionInfo *ci;
 	int r = 0;
 
+	server_head_complete(x->conn); /* the whole head is here */
 	if (mlen < sizeof(x->method)) {
 		memcpy(x->method, method, mlen + 1);
 	} else {
@@ -346,7 +355,9 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	memset(&scan, 0, sizeof(scan));
 	MHD_get_connection_values_n(x->conn, MHD_HEADER_KIND, scan_header,
 				    &scan);
-	if (scan.count > MAX_REQUEST_HEADERS)
+	if (strlen(x->target) > MAX_TARGET)
+		return respond_plain(x, 414);
+	if (scan.count > MAX_REQUEST_HEADERS || scan.longest > MAX_HEADER_LINE)
 		return respond_plain(x, 431);
 	if (!head_accounted(x, method, version, &scan) && scan.f.error == NULL)
 		scan.f.error = "unparsed bytes in the request head";

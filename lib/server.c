@@ -8,9 +8,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -64,7 +66,22 @@ struct server {
 	 * workers, and the thread that evicts idle buckets */
 	struct ratelimit *rl;
 	struct ratelimit_housekeeper *rl_hk;
+	/* request-head deadlines (slowloris): the thread that closes
+	 * connections whose head did not arrive in time */
+	pthread_t reaper;
+	int reaper_running;
+	int reaper_stop;
+	pthread_mutex_t reaper_mu;
+	pthread_cond_t reaper_cv;
 };
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
 
 static struct snapshot *snapshot_new(struct config *cfg)
 {
@@ -149,6 +166,15 @@ int server_create(struct config *cfg, struct server **out, char *err,
 	}
 	pthread_mutex_init(&srv->snap_mu, NULL);
 	pthread_mutex_init(&srv->conns_mu, NULL);
+	pthread_mutex_init(&srv->reaper_mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&srv->reaper_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	srv->cfg = cfg;
 	srv->snap = snapshot_new(cfg);
 	if (srv->snap != NULL) {
@@ -184,10 +210,16 @@ fail:
 
 /* One per open client connection (MHD's socket context): busy while a
  * request is in progress. The list is touched when connections open and
- * close; busy is an atomic flipped per request without the lock. */
+ * close; busy and deadline are atomics its worker sets without the lock.
+ * deadline (CLOCK_MONOTONIC ms, 0 = none) is when the connection is cut
+ * unless a complete request head has arrived: libmicrohttpd's timeout is
+ * one of inactivity, reset by every byte, so a head dribbled a byte at a
+ * time would otherwise hold the connection for ever. */
 struct conn_track {
 	int fd;
 	atomic_int busy;
+	atomic_long deadline;
+	struct sockaddr_storage addr; /* the client, for the log */
 	struct conn_track *prev, *next;
 };
 
@@ -241,7 +273,26 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 
 		/* open_conns was counted by server_admit. */
 		if (ct != NULL && ci != NULL) {
+			const union MHD_ConnectionInfo *ai =
+				MHD_get_connection_info(
+					conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
 			ct->fd = ci->connect_fd;
+			ct->addr.ss_family = AF_UNSPEC;
+			if (ai != NULL && ai->client_addr != NULL) {
+				if (ai->client_addr->sa_family == AF_INET)
+					memcpy(&ct->addr, ai->client_addr,
+					       sizeof(struct sockaddr_in));
+				else if (ai->client_addr->sa_family == AF_INET6)
+					memcpy(&ct->addr, ai->client_addr,
+					       sizeof(struct sockaddr_in6));
+			}
+			/* The handshake and the first head must be done
+			 * in this time, however slowly the bytes come. */
+			atomic_init(&ct->deadline,
+				    mono_ms() +
+					    1000L * (long)(t +
+							   cfg->header_timeout_secs));
 			pthread_mutex_lock(&srv->conns_mu);
 			ct->next = srv->conns;
 			if (srv->conns != NULL)
@@ -316,9 +367,31 @@ void server_request_end(struct server *srv, struct MHD_Connection *conn)
 {
 	struct conn_track *ct = conn_track_of(conn);
 
-	if (ct != NULL)
+	if (ct != NULL) {
 		atomic_store(&ct->busy, 0);
+		server_head_expect(srv, conn, srv->cfg->idle_timeout_secs);
+	}
 	atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+void server_head_expect(struct server *srv, struct MHD_Connection *conn,
+			unsigned wait_secs)
+{
+	struct conn_track *ct = conn_track_of(conn);
+
+	if (ct != NULL)
+		atomic_store(&ct->deadline,
+			     mono_ms() +
+				     1000L * (long)(wait_secs +
+						    srv->cfg->header_timeout_secs));
+}
+
+void server_head_complete(struct MHD_Connection *conn)
+{
+	struct conn_track *ct = conn_track_of(conn);
+
+	if (ct != NULL)
+		atomic_store(&ct->deadline, 0);
 }
 
 /* Shutdown: idle keep-alive connections (and handshakes that never sent a
@@ -333,6 +406,105 @@ static void close_idle_connections(struct server *srv)
 		if (!atomic_load(&ct->busy))
 			shutdown(ct->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&srv->conns_mu);
+}
+
+/* ---- request-head deadlines (slowloris) ---- */
+
+#define REAPER_TICK_MS 250
+#define REAPER_BATCH 128 /* connections cut per pass of the lock */
+
+struct reaped {
+	char ip[INET6_ADDRSTRLEN];
+};
+
+static void addr_string(const struct sockaddr_storage *ss, char *out,
+			size_t outsz)
+{
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
+			  out, (socklen_t)outsz);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6,
+			  &((const struct sockaddr_in6 *)ss)->sin6_addr, out,
+			  (socklen_t)outsz);
+	else
+		snprintf(out, outsz, "-");
+}
+
+/* Cut connections past their head deadline: shutdown(2) makes the worker's
+ * next read see the end, and the worker closes the connection itself (the
+ * descriptor stays MHD's). Returns how many were cut; at most
+ * REAPER_BATCH per call so the list lock is held briefly, and logged
+ * after it is released. */
+static unsigned reap_expired(struct server *srv, long now)
+{
+	struct reaped cut[REAPER_BATCH];
+	struct conn_track *ct;
+	unsigned n = 0, i;
+
+	pthread_mutex_lock(&srv->conns_mu);
+	for (ct = srv->conns; ct != NULL && n < REAPER_BATCH; ct = ct->next) {
+		long d = atomic_load(&ct->deadline);
+
+		if (d == 0 || now < d)
+			continue;
+		atomic_store(&ct->deadline, 0);
+		shutdown(ct->fd, SHUT_RDWR);
+		addr_string(&ct->addr, cut[n].ip, sizeof(cut[n].ip));
+		n++;
+	}
+	pthread_mutex_unlock(&srv->conns_mu);
+	for (i = 0; i < n; i++)
+		log_event(LOG_LEVEL_WARN, "HEAD_TIMEOUT", "client_ip",
+			  cut[i].ip, "action", "connection closed", LOG_END);
+	return n;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct server *srv = arg;
+
+	pthread_mutex_lock(&srv->reaper_mu);
+	while (!srv->reaper_stop) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += REAPER_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->reaper_cv, &srv->reaper_mu, &ts);
+		if (srv->reaper_stop)
+			break;
+		pthread_mutex_unlock(&srv->reaper_mu);
+		while (reap_expired(srv, mono_ms()) == REAPER_BATCH)
+			;
+		pthread_mutex_lock(&srv->reaper_mu);
+	}
+	pthread_mutex_unlock(&srv->reaper_mu);
+	return NULL;
+}
+
+static int reaper_start(struct server *srv)
+{
+	srv->reaper_stop = 0;
+	if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0)
+		return -1;
+	srv->reaper_running = 1;
+	return 0;
+}
+
+static void reaper_stop(struct server *srv)
+{
+	if (!srv->reaper_running)
+		return;
+	pthread_mutex_lock(&srv->reaper_mu);
+	srv->reaper_stop = 1;
+	pthread_cond_signal(&srv->reaper_cv);
+	pthread_mutex_unlock(&srv->reaper_mu);
+	pthread_join(srv->reaper, NULL);
+	srv->reaper_running = 0;
 }
 
 /* ---- plain HTTP listener and ACME client (issue 3) ---- */
@@ -448,8 +620,8 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		return -1;
 	}
 	srv->rl_hk = ratelimit_housekeeper_start(srv->rl, rl_settings, srv);
-	if (srv->rl_hk == NULL) {
-		snprintf(err, errsz, "cannot start the rate-limit thread");
+	if (srv->rl_hk == NULL || reaper_start(srv) != 0) {
+		snprintf(err, errsz, "cannot start the housekeeping threads");
 		server_stop(srv);
 		return -1;
 	}
@@ -481,6 +653,7 @@ void server_stop(struct server *srv)
 	srv->ups = NULL;
 	ratelimit_housekeeper_stop(srv->rl_hk);
 	srv->rl_hk = NULL;
+	reaper_stop(srv);
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "stopped", LOG_END);
 }
 
@@ -493,6 +666,8 @@ void server_free(struct server *srv)
 	snapshot_put(srv->static_snap);
 	free(srv->static_warned);
 	pthread_mutex_destroy(&srv->conns_mu);
+	pthread_mutex_destroy(&srv->reaper_mu);
+	pthread_cond_destroy(&srv->reaper_cv);
 	tls_store_free(srv->tls);
 	challenge_map_free(srv->challenges);
 	ratelimit_housekeeper_stop(srv->rl_hk);
@@ -534,6 +709,8 @@ static void static_diff(const struct config *a, const struct config *b,
 	DIFF(a->idle_timeout_secs != b->idle_timeout_secs, "idle_timeout_secs");
 	DIFF(a->tls_handshake_timeout_secs != b->tls_handshake_timeout_secs,
 	     "tls_handshake_timeout_secs");
+	DIFF(a->header_timeout_secs != b->header_timeout_secs,
+	     "header_timeout_secs");
 	DIFF(a->shutdown_timeout_secs != b->shutdown_timeout_secs,
 	     "shutdown_timeout_secs");
 	DIFF(a->tls_mode != b->tls_mode, "mode");
@@ -592,14 +769,6 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 		srv->static_warned = strdup(changed);
 	}
 	return 0;
-}
-
-static long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 void server_shutdown(struct server *srv, int timeout_secs)

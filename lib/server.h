@@ -69,6 +69,15 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 /* In-flight request accounting, from proxy.c. */
 void server_request_begin(struct server *srv, struct MHD_Connection *conn);
 void server_request_end(struct server *srv, struct MHD_Connection *conn);
+/* Request-head deadline (slowloris): after a response, the next head on
+ * the connection must be complete within wait_secs plus
+ * header_timeout_secs, or the connection is closed (HEAD_TIMEOUT);
+ * a new connection gets tls_handshake_timeout_secs plus
+ * header_timeout_secs. server_head_complete clears the deadline when a
+ * whole head has arrived (the first handler call). Worker thread. */
+void server_head_expect(struct server *srv, struct MHD_Connection *conn,
+			unsigned wait_secs);
+void server_head_complete(struct MHD_Connection *conn);
 /* A transfer handed to an upstream thread: begin before START (fails once
  * the server is aborting everything), end exactly once when it finishes. */
 int server_transfer_begin(struct server *srv);

@@ -6,6 +6,10 @@
 #     no request; idle_timeout_secs = 3 closes a keep-alive connection after
 #     its request; a streaming response longer than the idle timeout (and a
 #     response whose upstream is silent longer than it) is not cut;
+#     header_timeout_secs = 2 cuts a request head dribbled a byte every
+#     0.4 s (below every inactivity timeout; slowloris): on a new
+#     connection after 2 + 2 s, after a response on a kept-alive one after
+#     3 + 2 s, each logged as HEAD_TIMEOUT;
 # (b) max_connections = 20 with 70 concurrent TLS connections that each do
 #     a request and hold on: never more than 20 are served, the rest are
 #     refused or closed, and service recovers when they go;
@@ -40,7 +44,7 @@ get200() {
 }
 
 # ---- (a) handshake and idle timeouts ----
-site_config "$T/a.ini" "$(printf 'tls_handshake_timeout_secs = 2\nidle_timeout_secs = 3')"
+site_config "$T/a.ini" "$(printf 'tls_handshake_timeout_secs = 2\nidle_timeout_secs = 3\nheader_timeout_secs = 2')"
 start_proxy "$T/a.ini"
 python3 - "$PX_PORT" "$T/a.pem" >"$T/a-times" <<'PY'
 import socket, ssl, sys, threading, time
@@ -74,13 +78,45 @@ def idle():
             return
         buf += d
     res["idle"] = wait_eof(s, time.monotonic())
-ts = [threading.Thread(target=f) for f in (raw, tls, idle)]
+HEAD = b"GET /echo?s=dribble HTTP/1.1\r\nHost: a.test\r\n" + b"X-Slow: v\r\n" * 20
+def dribble(s, t0, key):
+    # one byte every 0.4 s; the time from t0 until the proxy closes
+    s.settimeout(0.4)
+    for b in HEAD:
+        try:
+            s.send(bytes([b]))
+            if not s.recv(4096):
+                break
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+    else:
+        res[key] = "open"
+        return
+    res[key] = "%.2f" % (time.monotonic() - t0)
+def dribble_new():
+    t0 = time.monotonic()
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="a.test")
+    dribble(s, t0, "dnew")
+def dribble_ka():
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="a.test")
+    s.sendall(b"GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n")
+    buf = b""
+    while not buf.endswith(b"\n") or b"body-sha256:" not in buf:
+        d = s.recv(65536)
+        if not d:
+            res["dka"] = "closed-early"
+            return
+        buf += d
+    dribble(s, time.monotonic(), "dka")
+ts = [threading.Thread(target=f) for f in (raw, tls, idle, dribble_new, dribble_ka)]
 for t in ts: t.start()
-for t in ts: t.join(30)
-print(res.get("raw", "err"), res.get("tls", "err"), res.get("idle", "err"))
+for t in ts: t.join(40)
+print(res.get("raw", "err"), res.get("tls", "err"), res.get("idle", "err"), res.get("dnew", "err"), res.get("dka", "err"))
 PY
-read -r t_raw t_tls t_idle <"$T/a-times" || true
-log "(a) closed after (s): TCP without TLS $t_raw, TLS without request $t_tls, idle keep-alive $t_idle"
+read -r t_raw t_tls t_idle t_dnew t_dka <"$T/a-times" || true
+log "(a) closed after (s): TCP without TLS $t_raw, TLS without request $t_tls, idle keep-alive $t_idle, dribbled head on a new connection $t_dnew, dribbled head after a response $t_dka"
 # in_range VALUE LO HI (seconds, decimals)
 in_range() { python3 -c 'import sys; v=sys.argv[1]; sys.exit(0 if v.replace(".","",1).isdigit() and float(sys.argv[2]) <= float(v) <= float(sys.argv[3]) else 1)' "$@"; }
 in_range "$t_raw" 1.5 6 && ok "(a) TCP connection that never starts TLS closed by the handshake timeout ($t_raw s)" ||
@@ -89,6 +125,12 @@ in_range "$t_tls" 1.5 6 && ok "(a) TLS connection with no request closed by the 
 	fail "(a) TLS connection with no request closed in 1.5..6 s: $t_tls"
 in_range "$t_idle" 2.5 7 && ok "(a) idle keep-alive connection closed by the idle timeout ($t_idle s)" ||
 	fail "(a) idle keep-alive connection closed in 2.5..7 s: $t_idle"
+in_range "$t_dnew" 3.5 7 && ok "(a) head dribbled on a new connection cut by the head deadline ($t_dnew s; 2 + 2 s)" ||
+	fail "(a) head dribbled on a new connection cut in 3.5..7 s: $t_dnew"
+in_range "$t_dka" 4.5 8 && ok "(a) head dribbled after a response cut by the head deadline ($t_dka s; 3 + 2 s)" ||
+	fail "(a) head dribbled after a response cut in 4.5..8 s: $t_dka"
+expect_eq "(a) each cut head logged as HEAD_TIMEOUT" "$(grep -c 'HEAD_TIMEOUT client_ip=127.0.0.1 action="connection closed"' "$PX_LOG" || true)" 2
+expect_eq "(a) the dribbled heads never reached the upstream" "$(up_req_count "$UP_LOG" 'GET /echo\?s=dribble')" 0
 
 curl -sS --max-time 10 "http://127.0.0.1:$UP_PORT/sha?n=13&seed=3" >"$T/drip-want"
 t0=$(now_ms)

@@ -75,6 +75,7 @@ static void test_defaults(void)
 	CHECK(cfg->max_connections == 1024);
 	CHECK(cfg->idle_timeout_secs == 60);
 	CHECK(cfg->tls_handshake_timeout_secs == 10);
+	CHECK(cfg->header_timeout_secs == 10);
 	CHECK(cfg->shutdown_timeout_secs == 30);
 	CHECK(cfg->tls_mode == CONFIG_TLS_ACME);
 	CHECK(cfg->n_acme_domains == 1);
@@ -120,6 +121,7 @@ static void test_full(void)
 		"max_connections = 10\n"
 		"idle_timeout_secs = 7\n"
 		"tls_handshake_timeout_secs = 8\n"
+		"header_timeout_secs = 11\n"
 		"shutdown_timeout_secs = 9\n"
 		"[tls]\n"
 		"mode = acme\n"
@@ -162,6 +164,7 @@ static void test_full(void)
 	CHECK(cfg->max_connections == 10);
 	CHECK(cfg->idle_timeout_secs == 7);
 	CHECK(cfg->tls_handshake_timeout_secs == 8);
+	CHECK(cfg->header_timeout_secs == 11);
 	CHECK(cfg->shutdown_timeout_secs == 9);
 	CHECK(cfg->n_acme_domains == 2);
 	CHECK_STR(cfg->acme_domains[0], "git.alk.dev");
@@ -186,10 +189,10 @@ static void test_full(void)
 		CHECK_STR(s->upstream_url, "https://[::1]:3000");
 		CHECK(s->connect_timeout_secs == 2);
 		CHECK(s->read_timeout_secs == 3);
-		CHECK(s->line == 29);
+		CHECK(s->line == 30);
 	}
 	s = config_find_site(cfg, "alk.dev");
-	CHECK(s != NULL && s->line == 35);
+	CHECK(s != NULL && s->line == 36);
 	CHECK(config_find_site(cfg, "ALK.dev") == NULL); /* caller normalizes */
 	CHECK(config_find_site(cfg, "other.dev") == NULL);
 	CHECK(config_find_site(NULL, "alk.dev") == NULL);

@@ -39,6 +39,19 @@ int server_admit(void *ud, int take)
 	return 1;
 }
 
+void server_head_expect(struct server *srv, struct MHD_Connection *conn,
+			unsigned wait_secs)
+{
+	(void)srv;
+	(void)conn;
+	(void)wait_secs;
+}
+
+void server_head_complete(struct MHD_Connection *conn)
+{
+	(void)conn;
+}
+
 static const char *loc(const char *host, const char *target, unsigned port)
 {
 	static char out[512];
