@@ -80,14 +80,19 @@ start_upstream() {
 # start_proxy CONFIG: starts bin/reverse-proxy, waits for LISTENING, sets
 # PX_PORT, PX_PID, PX_LOG.
 # With VALGRIND=1 the proxy runs under valgrind memcheck (issue 7's
-# memcheck run): every error is reported in the proxy log.
+# memcheck run): every error is reported in the proxy log, or with
+# VALGRIND_LOG_DIR set in DIR/vg.<test>.<pid>.log, kept after the test
+# (scripts/valgrind-suite.sh sums them up).
 start_proxy() {
 	PX_LOG="$T/proxy.log"
 	: >"$PX_LOG"
 	if [ "${VALGRIND:-0}" = 1 ]; then
+		local vglog=()
+		[ -n "${VALGRIND_LOG_DIR:-}" ] &&
+			vglog=("--log-file=$VALGRIND_LOG_DIR/vg.$(basename "$0" .sh).%p.log")
 		"$top_builddir/libtool" --mode=execute valgrind --quiet \
 			--leak-check=full --errors-for-leak-kinds=definite \
-			--error-exitcode=99 "$PROXY" --config "$1" >>"$PX_LOG" 2>&1 &
+			--error-exitcode=99 "${vglog[@]}" "$PROXY" --config "$1" >>"$PX_LOG" 2>&1 &
 	else
 		"$PROXY" --config "$1" >>"$PX_LOG" 2>&1 &
 	fi
