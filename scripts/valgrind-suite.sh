@@ -12,12 +12,13 @@ b=$(cd "${1:?usage: valgrind-suite.sh BUILDDIR [TEST...]}" && pwd)
 shift
 src=$(cd "$(dirname "$0")/.." && pwd)
 command -v valgrind >/dev/null || { echo "valgrind is not installed"; exit 2; }
-if grep -q -- '-fsanitize' "$b/Makefile"; then
+if grep -q "^SAN_CFLAGS = .*-fsanitize" "$b/Makefile"; then
 	echo "$b is a sanitizer build: valgrind needs a plain one"; exit 2
 fi
 out=$(mktemp -d /tmp/rp-valgrind.XXXXXX)
 if [ $# -eq 0 ]; then
-	set -- $(make -s -C "$b" print-integration-tests)
+	make -s -C "$b" >/dev/null || exit 2
+	set -- $(make -s -C "$b" print-integration-tests | tr ' ' '\n' | grep '^tests/t_.*\.sh$')
 fi
 failed=()
 for t in "$@"; do
