@@ -198,3 +198,111 @@ int headers_drop_response(const char *name, const char *conn)
 	       strcasecmp(name, "server") == 0 ||
 	       strcasecmp(name, "content-length") == 0;
 }
+
+enum headers_line_kind headers_parse_response_line(const char *line,
+						   size_t len,
+						   const char **name,
+						   size_t *name_len,
+						   const char **value,
+						   size_t *value_len)
+{
+	const char *colon, *v, *end = line + len;
+
+	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0)
+		return HEADERS_LINE_STATUS;
+	if ((len == 2 && line[0] == '\r' && line[1] == '\n') ||
+	    (len == 1 && line[0] == '\n'))
+		return HEADERS_LINE_END;
+	while (end > line && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	colon = memchr(line, ':', (size_t)(end - line));
+	/* obs-fold (leading blank), garbage, or a name with NUL or other
+	 * non-token bytes, which would also break the "Name\0Value\0" list */
+	if (colon == NULL || !headers_is_token(line, (size_t)(colon - line)))
+		return HEADERS_LINE_BAD;
+	v = colon + 1;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (!headers_value_ok(v, (size_t)(end - v)))
+		return HEADERS_LINE_BAD;
+	*name = line;
+	*name_len = (size_t)(colon - line);
+	*value = v;
+	*value_len = (size_t)(end - v);
+	return HEADERS_LINE_FIELD;
+}
+
+/* The pair at p (within end): sets *v and returns the next pair, or NULL
+ * when the name or the value has no terminating NUL inside the list. */
+static const char *pair_next(const char *p, const char *end, const char **v)
+{
+	const char *z = memchr(p, '\0', (size_t)(end - p));
+
+	if (z == NULL)
+		return NULL;
+	*v = z + 1;
+	z = memchr(*v, '\0', (size_t)(end - *v));
+	return z != NULL ? z + 1 : NULL;
+}
+
+static int nominated(const char *hdrs, const char *end, const char *name)
+{
+	const char *p = hdrs, *v = NULL, *next;
+
+	for (; p < end; p = next) {
+		next = pair_next(p, end, &v);
+		if (next == NULL)
+			return 0; /* not reached: the list was checked */
+		if (strcasecmp(p, "connection") == 0 &&
+		    headers_connection_names(v, name))
+			return 1;
+	}
+	return 0;
+}
+
+int headers_filter_response(const char *hdrs, size_t len,
+			    void (*emit)(void *ud, const char *name,
+					 const char *value),
+			    void *ud)
+{
+	const char *end, *p, *v = NULL, *next;
+	int n = 0;
+
+	if (len == 0)
+		return 0;
+	if (hdrs == NULL)
+		return -1;
+	end = hdrs + len;
+	for (p = hdrs; p < end; p = next)
+		if ((next = pair_next(p, end, &v)) == NULL)
+			return -1;
+	for (p = hdrs; p < end; p = next) {
+		next = pair_next(p, end, &v);
+		if (next == NULL)
+			break; /* not reached: the list was checked */
+		if (headers_is_hop_by_hop(p) || nominated(hdrs, end, p) ||
+		    strcasecmp(p, "server") == 0 ||
+		    strcasecmp(p, "content-length") == 0)
+			continue;
+		emit(ud, p, v);
+		n++;
+	}
+	return n;
+}
+
+int headers_absolute_host(const char *target, const char **h, size_t *hlen)
+{
+	const char *p;
+
+	if (strncasecmp(target, "http://", 7) == 0)
+		p = target + 7;
+	else if (strncasecmp(target, "https://", 8) == 0)
+		p = target + 8;
+	else
+		return 0;
+	*h = p;
+	*hlen = strcspn(p, "/?#");
+	return 1;
+}

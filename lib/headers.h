@@ -54,4 +54,38 @@ int headers_drop_request(const char *name, const char *conn);
  * size), Date is kept. */
 int headers_drop_response(const char *name, const char *conn);
 
+/* The authority of an absolute-form request-target ("http://host:port/…",
+ * scheme case-insensitive): 1 with *h and *hlen set (up to the first '/', '?'
+ * or '#'), else 0. The caller normalizes it like a Host value. */
+int headers_absolute_host(const char *target, const char **h, size_t *hlen);
+
+/* One upstream response header line as libcurl hands it over (with its
+ * line end). */
+enum headers_line_kind {
+	HEADERS_LINE_STATUS, /* "HTTP/..." status line: start over */
+	HEADERS_LINE_END,    /* the empty line ending the head */
+	HEADERS_LINE_FIELD,  /* "Name: value"; *name and *value are set */
+	HEADERS_LINE_BAD     /* obs-fold, no colon, a name that is not a
+				token or a control character (NUL, CR…) in
+				the value: the response gets 502 */
+};
+/* Classify line (len bytes, not NUL-terminated). For a field, the name
+ * and the value without surrounding blanks and line end are returned as
+ * pointers into line. */
+enum headers_line_kind headers_parse_response_line(const char *line,
+						   size_t len,
+						   const char **name,
+						   size_t *name_len,
+						   const char **value,
+						   size_t *value_len);
+/* Pass every header of hdrs ("Name\0Value\0" pairs, len bytes) that
+ * headers_drop_response would keep to emit(ud, name, value), checking
+ * the names against every Connection header of hdrs (no length limit).
+ * Returns the number emitted, or -1 (nothing emitted) when hdrs is not a
+ * sequence of complete pairs. */
+int headers_filter_response(const char *hdrs, size_t len,
+			    void (*emit)(void *ud, const char *name,
+					 const char *value),
+			    void *ud);
+
 #endif

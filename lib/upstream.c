@@ -14,6 +14,7 @@
 
 #include <gnutls/gnutls.h>
 
+#include "headers.h"
 #include "log.h"
 #include "server.h"
 #include "upstream.h"
@@ -134,8 +135,8 @@ static int parse_size(const char *v, size_t len, int64_t *out)
 static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
 {
 	struct xfer *x = ud;
-	size_t len = size * nitems;
-	const char *colon, *v, *end;
+	size_t len = size * nitems, nlen = 0, vlen = 0;
+	const char *name = NULL, *v = NULL;
 	int resume = 0;
 
 	pthread_mutex_lock(&x->mu);
@@ -143,16 +144,16 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
 		pthread_mutex_unlock(&x->mu);
 		return len;
 	}
-	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+	switch (headers_parse_response_line(line, len, &name, &nlen, &v,
+					    &vlen)) {
+	case HEADERS_LINE_STATUS:
 		/* a new status line (after 1xx): start over */
 		x->resp_hdrs_len = 0;
 		x->resp_size = -1;
 		x->resp_bad = 0;
 		pthread_mutex_unlock(&x->mu);
 		return len;
-	}
-	if ((len == 2 && line[0] == '\r' && line[1] == '\n') ||
-	    (len == 1 && line[0] == '\n')) {
+	case HEADERS_LINE_END: {
 		long code = 0;
 
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -167,32 +168,22 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
 		resume_conn(x, resume);
 		return len;
 	}
-	end = line + len;
-	while (end > line && (end[-1] == '\n' || end[-1] == '\r'))
-		end--;
-	colon = memchr(line, ':', (size_t)(end - line));
-	if (colon == NULL || colon == line || line[0] == ' ' ||
-	    line[0] == '\t') {
-		x->resp_bad = 1; /* obs-fold or garbage: 502 */
+	case HEADERS_LINE_BAD:
+		x->resp_bad = 1; /* obs-fold, garbage or control bytes: 502 */
 		pthread_mutex_unlock(&x->mu);
 		return len;
+	case HEADERS_LINE_FIELD:
+		break;
 	}
-	v = colon + 1;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	if ((size_t)(colon - line) == 14 &&
-	    strncasecmp(line, "content-length", 14) == 0) {
+	if (nlen == 14 && strncasecmp(name, "content-length", 14) == 0) {
 		int64_t n = -1;
 
-		if (parse_size(v, (size_t)(end - v), &n) != 0 ||
+		if (parse_size(v, vlen, &n) != 0 ||
 		    (x->resp_size >= 0 && x->resp_size != n))
 			x->resp_bad = 1;
 		x->resp_size = n;
 	}
-	if (append_header(x, line, (size_t)(colon - line), v,
-			  (size_t)(end - v)) != 0)
+	if (append_header(x, name, nlen, v, vlen) != 0)
 		x->resp_bad = 1;
 	pthread_mutex_unlock(&x->mu);
 	return len;
