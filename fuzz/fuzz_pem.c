@@ -2,12 +2,15 @@
 /*
  * Fuzz target: certificate chain and key PEM loading (tls_bundle_from_pem),
  * which reads files an operator or the ACME server supplies. The input is
- * split at the first NUL byte into certificate PEM and key PEM.
+ * split at the first NUL byte into certificate PEM and key PEM. The key
+ * part also goes through jws_key_import_pem, the ACME account key loader
+ * (acme_cache_dir/account.key).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jws.h"
 #include "tls.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,9 +24,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t key_len = nul != NULL ? size - cert_len - 1 : 0;
 	struct tls_bundle *b = NULL;
 	char err[256];
+	gnutls_privkey_t k = NULL;
 
 	if (tls_bundle_from_pem(cert, cert_len, key, key_len, &b, err,
 				sizeof(err)) == 0)
 		tls_bundle_free(b);
+	if (jws_key_import_pem(key, key_len, &k) == 0)
+		gnutls_privkey_deinit(k);
 	return 0;
 }

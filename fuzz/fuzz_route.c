@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * Fuzz target: routing by Host. The input is a Host header value (or, when
+ * it starts with http:// or https://, an absolute-form request-target) from
+ * any client; it goes through the same steps as proxy.c: absolute-form
+ * authority, config_normalize_host into a 256-byte buffer, config_find_site
+ * over a fixed configuration with several sites. Properties: a normalized
+ * host is lower-case ASCII without port or trailing dot, normalizing it
+ * again is the identity, and a site is found only for its exact name.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "headers.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char conf[] = "[server]\n"
+			   "bind_addr = 127.0.0.1\n"
+			   "[tls]\n"
+			   "mode = manual\n"
+			   "cert_path = /nonexistent/cert.pem\n"
+			   "key_path = /nonexistent/key.pem\n"
+			   "[site alk.dev]\n"
+			   "upstream = 127.0.0.1:8080\n"
+			   "[site git.alk.dev]\n"
+			   "upstream = [::1]:3000\n"
+			   "[site xn--bcher-kva.example]\n"
+			   "upstream = 127.0.0.1:8081\n"
+			   "[site a_b.example]\n"
+			   "upstream = 127.0.0.1:8082\n"
+			   "[site localhost]\n"
+			   "upstream = 127.0.0.1:8083\n";
+
+static struct config *cfg;
+
+static void load_once(void)
+{
+	if (cfg != NULL)
+		return;
+	if (config_load_string(conf, "route.ini", 0, NULL, NULL, &cfg) != 0 ||
+	    cfg->n_sites < 5) {
+		fprintf(stderr, "fuzz_route: fixed configuration rejected\n");
+		abort();
+	}
+}
+
+static void check_host(const char *h, size_t hlen)
+{
+	char host[256], again[256], upper[256];
+	const struct config_site *site;
+	size_t n, i;
+
+	if (config_normalize_host(h, hlen, host, sizeof(host)) != 0)
+		return;
+	n = strlen(host);
+	if (n == 0 || n >= sizeof(host) || host[n - 1] == '.')
+		abort();
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)host[i];
+
+		if (c <= 0x20 || c >= 0x7f || (c >= 'A' && c <= 'Z'))
+			abort();
+		if (c == ':' && host[0] != '[')
+			abort(); /* a port survived */
+	}
+	if (config_normalize_host(host, n, again, sizeof(again)) != 0 ||
+	    strcmp(host, again) != 0)
+		abort();
+	/* Host names are case-insensitive: upper case routes the same. */
+	for (i = 0; i < n; i++)
+		upper[i] = (char)(host[i] >= 'a' && host[i] <= 'z' ?
+					  host[i] - 'a' + 'A' :
+					  host[i]);
+	if (config_normalize_host(upper, n, again, sizeof(again)) != 0 ||
+	    strcmp(host, again) != 0)
+		abort();
+	site = config_find_site(cfg, host);
+	if (site != NULL && strcmp(site->host, host) != 0)
+		abort();
+	for (i = 0; i < cfg->n_sites; i++)
+		if (strcmp(cfg->sites[i].host, host) == 0 && site == NULL)
+			abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *target;
+	const char *h;
+	size_t hlen;
+
+	load_once();
+	check_host((const char *)data, size);
+	/* As a request-target: MHD hands it over NUL-terminated. */
+	target = malloc(size + 1);
+	if (target == NULL)
+		return 0;
+	memcpy(target, data, size);
+	target[size] = '\0';
+	if (headers_absolute_host(target, &h, &hlen)) {
+		if (h < target || h + hlen > target + size)
+			abort();
+		check_host(h, hlen);
+	}
+	free(target);
+	return 0;
+}
