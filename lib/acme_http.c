@@ -65,8 +65,10 @@ static int header_value(const char *line, size_t len, const char *name,
 	while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' ||
 			  v[vl - 1] == ' ' || v[vl - 1] == '\t'))
 		vl--;
-	if (vl >= outsz)
-		return 1; /* too long to be valid: leave it empty */
+	if (vl >= outsz) {
+		out[0] = '\0'; /* too long to be valid: leave it empty */
+		return 1;
+	}
 	memcpy(out, v, vl);
 	out[vl] = '\0';
 	return 1;
