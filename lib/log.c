@@ -214,7 +214,8 @@ void log_mhd(void *cls, const char *fm, va_list ap)
 
 	if (!log_enabled(LOG_LEVEL_DEBUG))
 		return;
-	vsnprintf(msg, sizeof(msg), fm, ap);
+	if (vsnprintf(msg, sizeof(msg), fm, ap) < 0)
+		msg[0] = '\0'; /* the buffer is unspecified after an error */
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
