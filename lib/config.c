@@ -200,7 +200,8 @@ static void diag(struct parse *p, int is_error, unsigned line,
 	if (p->diag == NULL)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0'; /* the buffer is unspecified after an error */
 	va_end(ap);
 	/* Values from the file are echoed: keep control bytes off terminals. */
 	for (i = 0; msg[i] != '\0'; i++)
