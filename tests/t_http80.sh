@@ -17,6 +17,11 @@ cat >>"$T/c.ini" <<EOT
 upstream = 127.0.0.1:$UP_PORT
 EOT
 start_proxy "$T/c.ini"
+# start_proxy returns at the HTTPS listener's line; port 80 comes next
+for _ in $(seq 1 100); do
+	grep -q "LISTENING proto=http addr=" "$PX_LOG" && break
+	sleep 0.05
+done
 grep -q "LISTENING proto=http addr=127.0.0.1:$HTTP_PORT\$" "$PX_LOG" && ok "LISTENING proto=http with the bound port" || fail "LISTENING proto=http"
 
 # raw HTTP/1.1 exchange: prints the status line and the Location header
