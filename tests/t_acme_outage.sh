@@ -22,7 +22,7 @@ acme_config "$T/c.ini" "$HTTP_PORT" "$T/cache" a.test b.test
 export ALKPROXY_ACME_BACKOFF_BASE_MS=400 ALKPROXY_ACME_BACKOFF_MAX_MS=1600
 start_proxy "$T/c.ini"
 
-grep -q 'ERROR ACME_STORE_ERROR file=certificate.json' "$PX_LOG" && ok "corrupt certificate cache reported" || fail "corrupt certificate cache reported"
+wait_log "$PX_LOG" 'ERROR ACME_STORE_ERROR file=certificate.json' 10 && ok "corrupt certificate cache reported" || fail "corrupt certificate cache reported"
 [ -f "$T/cache/certificate.json.corrupt" ] && ok "corrupt file set aside" || fail "corrupt file set aside"
 wait_log "$PX_LOG" 'ACME_RETRY .*failures=3' 15 && ok "retries while the CA is down" || fail "retries while the CA is down"
 grep -q 'ACME_ERROR step=directory' "$PX_LOG" && ok "ACME_ERROR names the failing step" || fail "ACME_ERROR step=directory"
