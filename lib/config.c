@@ -337,7 +337,8 @@ static int ipv6_ok(const char *s, size_t n)
 	char tmp[INET6_ADDRSTRLEN];
 	struct in6_addr a;
 
-	if (n == 0 || n >= sizeof(tmp))
+	/* inet_pton stops at a NUL: "[::1\0junk]" must not pass */
+	if (n == 0 || n >= sizeof(tmp) || memchr(s, '\0', n) != NULL)
 		return 0;
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';

@@ -79,6 +79,19 @@ for h in Connection X-Hop-Custom Keep-Alive Proxy-Authenticate Trailer Upgrade S
 	fi
 done
 check "X-Kept: yes passed" grep -qix 'X-Kept: yes.' "$T/hop.h"
+# A header nominated by a later Connection line, after N bytes of
+# Connection values, is removed too (a 1024-byte join buffer once let
+# X-Secret through at N = 1020).
+for n in 500 1020 1100 4000; do
+	pcurl a a.test "/hop-long?n=$n" -D "$T/hopl.h" -o "$T/hopl.b" || true
+	check "/hop-long n=$n: body passed" grep -qx hop "$T/hopl.b"
+	if grep -qi '^X-Secret:' "$T/hopl.h"; then
+		fail "X-Secret nominated after $n bytes of Connection values reached the client"
+	else
+		ok "X-Secret nominated after $n bytes of Connection values removed"
+	fi
+	check "/hop-long n=$n: X-Kept passed" grep -qix 'X-Kept: yes.' "$T/hopl.h"
+done
 
 # No Server or Via on any response, including the proxy's own.
 for spec in "200 /echo" "200 /health" "404 /status?code=404" "503 /status?code=503"; do

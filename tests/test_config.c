@@ -516,6 +516,10 @@ static void test_normalize(void)
 					    sizeof(out)) == 0);
 		CHECK_STR(out, ok[i].out);
 	}
+	/* a NUL inside brackets (found by fuzz_route): inet_pton would stop
+	 * at it and "[::1" plus junk would be returned */
+	CHECK(config_normalize_host("[::1\0\n]", 7, out, sizeof(out)) == -1);
+	CHECK(config_normalize_host("a\0b", 3, out, sizeof(out)) == -1);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int r = config_normalize_host(bad[i], strlen(bad[i]), out,
 					      sizeof(out));

@@ -46,6 +46,9 @@
  *   /hop                   200 "hop\n" with hop-by-hop headers (Connection,
  *                          X-Hop-Custom, Keep-Alive, Proxy-Authenticate,
  *                          Trailer, Upgrade), Server and X-Kept: yes.
+ *   /hop-long?n=N          200 "hop\n" with a Connection line of N (1020)
+ *                          bytes, then "Connection: X-Secret", X-Secret
+ *                          and X-Kept.
  *   /early401              401 "unauthorized\n" sent right after the head,
  *                          before any of the body is read; the body is then
  *                          read and discarded (streaming, any size) and the
@@ -710,7 +713,7 @@ static int body_discard(struct conn *c, struct request *rq)
 static int send_head(struct conn *c, struct request *rq, int code, const char *ctype,
 		     long long clen, const char *extra)
 {
-	char buf[2048];
+	char buf[8192]; /* extra is at most ~6.1 KiB (/hop-long) */
 	int n = snprintf(buf, sizeof buf, "HTTP/1.1 %d %s\r\n", code, reason_phrase(code));
 	if (ctype)
 		n += snprintf(buf + n, sizeof buf - (size_t)n, "Content-Type: %s\r\n", ctype);
@@ -1159,6 +1162,25 @@ static const char HOP_HEADERS[] =
 	"Server: upstream-test/1.0\r\n"
 	"X-Kept: yes\r\n";
 
+/* /hop-long?n=N: a Connection line of N bytes (a fixed join buffer fills
+ * up), then a second one that nominates X-Secret. */
+static int do_hop_long(struct conn *c, struct request *rq)
+{
+	static char extra[6200];
+	unsigned long long n;
+	size_t k;
+
+	if (param_u64(rq->query, "n", 1020, &n) < 0 || n < 1 || n > 6000)
+		return send_simple(c, rq, 400, "bad n\n", NULL);
+	k = (size_t)snprintf(extra, sizeof(extra), "Connection: ");
+	memset(extra + k, 'x', (size_t)n);
+	k += (size_t)n;
+	snprintf(extra + k, sizeof(extra) - k,
+		 "\r\nConnection: X-Secret\r\nX-Secret: hop-by-hop\r\n"
+		 "X-Kept: yes\r\n");
+	return send_simple(c, rq, 200, "hop\n", extra);
+}
+
 static int dispatch(struct conn *c, struct request *rq)
 {
 	const char *path = rq->path;
@@ -1197,6 +1219,8 @@ static int dispatch(struct conn *c, struct request *rq)
 	}
 	if (strcmp(path, "/hop") == 0)
 		return send_simple(c, rq, 200, "hop\n", HOP_HEADERS);
+	if (strcmp(path, "/hop-long") == 0)
+		return do_hop_long(c, rq);
 	if (strcmp(path, "/bad-status") == 0)
 		return do_bad_status(c, rq);
 	if (strcmp(path, "/huge-headers") == 0)
