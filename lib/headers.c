@@ -247,18 +247,14 @@ static const char *pair_next(const char *p, const char *end, const char **v)
 	return z != NULL ? z + 1 : NULL;
 }
 
-static int nominated(const char *hdrs, const char *end, const char *name)
+static int nominated(const char *const *conn, size_t n_conn,
+		     const char *name)
 {
-	const char *p = hdrs, *v = NULL, *next;
+	size_t i;
 
-	for (; p < end; p = next) {
-		next = pair_next(p, end, &v);
-		if (next == NULL)
-			return 0; /* not reached: the list was checked */
-		if (strcasecmp(p, "connection") == 0 &&
-		    headers_connection_names(v, name))
+	for (i = 0; i < n_conn; i++)
+		if (headers_connection_names(conn[i], name))
 			return 1;
-	}
 	return 0;
 }
 
@@ -268,6 +264,8 @@ int headers_filter_response(const char *hdrs, size_t len,
 			    void *ud)
 {
 	const char *end, *p, *v = NULL, *next;
+	const char *conn[HEADERS_MAX_CONNECTION_LINES];
+	size_t n_conn = 0;
 	int n = 0;
 
 	if (len == 0)
@@ -275,14 +273,24 @@ int headers_filter_response(const char *hdrs, size_t len,
 	if (hdrs == NULL)
 		return -1;
 	end = hdrs + len;
-	for (p = hdrs; p < end; p = next)
+	/* Check the list and collect the Connection values once: a header
+	 * is then checked against those only (O(headers x Connection
+	 * lines), bounded; a scan of the whole list per header would let an
+	 * upstream burn a worker with ~20,000 tiny headers). */
+	for (p = hdrs; p < end; p = next) {
 		if ((next = pair_next(p, end, &v)) == NULL)
 			return -1;
+		if (strcasecmp(p, "connection") == 0) {
+			if (n_conn == HEADERS_MAX_CONNECTION_LINES)
+				return -1;
+			conn[n_conn++] = v;
+		}
+	}
 	for (p = hdrs; p < end; p = next) {
 		next = pair_next(p, end, &v);
 		if (next == NULL)
 			break; /* not reached: the list was checked */
-		if (headers_is_hop_by_hop(p) || nominated(hdrs, end, p) ||
+		if (headers_is_hop_by_hop(p) || nominated(conn, n_conn, p) ||
 		    strcasecmp(p, "server") == 0 ||
 		    strcasecmp(p, "content-length") == 0)
 			continue;

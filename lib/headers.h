@@ -78,11 +78,14 @@ enum headers_line_kind headers_parse_response_line(const char *line,
 						   size_t *name_len,
 						   const char **value,
 						   size_t *value_len);
+/* More Connection lines than this in one upstream response: refused. */
+#define HEADERS_MAX_CONNECTION_LINES 64
 /* Pass every header of hdrs ("Name\0Value\0" pairs, len bytes) that
  * headers_drop_response would keep to emit(ud, name, value), checking
  * the names against every Connection header of hdrs (no length limit).
  * Returns the number emitted, or -1 (nothing emitted) when hdrs is not a
- * sequence of complete pairs. */
+ * sequence of complete pairs or has more than HEADERS_MAX_CONNECTION_LINES
+ * Connection headers. */
 int headers_filter_response(const char *hdrs, size_t len,
 			    void (*emit)(void *ud, const char *name,
 					 const char *value),

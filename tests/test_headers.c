@@ -192,6 +192,37 @@ int main(void)
 		CHECK(c.len == 0);
 		CHECK(headers_filter_response(NULL, 0, collect, &c) == 0);
 	}
+	/* 64 Connection lines are fine, 65 are refused; 20,000 tiny
+	 * headers are filtered in linear time (once quadratic) */
+	{
+		size_t cap = 20000 * 4 + 100 * 16, bl = 0;
+		char *big = malloc(cap);
+		struct collect c = {"", 0};
+		int i;
+
+		CHECK(big != NULL);
+		if (big != NULL) {
+			for (i = 0; i < HEADERS_MAX_CONNECTION_LINES; i++)
+				bl += (size_t)snprintf(big + bl, cap - bl,
+						       "Connection%cx%c", 0, 0);
+			CHECK(headers_filter_response(big, bl, collect, &c) ==
+			      0);
+			bl += (size_t)snprintf(big + bl, cap - bl,
+					       "Connection%cx%c", 0, 0);
+			CHECK(headers_filter_response(big, bl, collect, &c) ==
+			      -1);
+			bl = 0;
+			for (i = 0; i < 20000; i++) {
+				memcpy(big + bl, "A\0b\0", 4);
+				bl += 4;
+			}
+			c.len = 0;
+			c.out[0] = '\0';
+			CHECK(headers_filter_response(big, bl, collect, &c) ==
+			      20000);
+			free(big);
+		}
+	}
 	/* absolute-form request-targets */
 	{
 		const char *h = NULL;
