@@ -26,6 +26,9 @@ struct upstream {
 	CURLM *multi;
 	pthread_mutex_t qmu;
 	struct xfer *qhead, *qtail;
+	/* the thread is in (or about to enter) curl_multi_poll with an
+	 * empty queue: only then does a post need curl_multi_wakeup (qmu) */
+	int polling;
 	atomic_int stop;
 	atomic_int abort_all;
 	struct xfer *active_list; /* this thread's transfers in the multi */
@@ -54,7 +57,11 @@ void upstream_post(struct upstream *u, struct xfer *x, unsigned cmd)
 		else
 			u->qhead = x;
 		u->qtail = x;
-		wake = u->qhead == x;
+		/* A busy thread finds the command before it polls again;
+		 * one about to sleep gets woken (the wakeup is kept by
+		 * curl until the poll, so none is lost). */
+		wake = u->polling;
+		u->polling = 0;
 	}
 	pthread_mutex_unlock(&u->qmu);
 	if (wake)
@@ -480,7 +487,7 @@ static void *upstream_main(void *arg)
 	struct watch w;
 
 	while (!atomic_load(&u->stop)) {
-		int running = 0, left;
+		int running = 0, left, sleep_ok;
 		CURLMsg *msg;
 
 		run_commands(u);
@@ -498,7 +505,15 @@ static void *upstream_main(void *arg)
 				finish(u, x, msg->data.result);
 		}
 		watch_collect(u, &w);
+		pthread_mutex_lock(&u->qmu);
+		sleep_ok = u->polling = u->qhead == NULL;
+		pthread_mutex_unlock(&u->qmu);
+		if (!sleep_ok)
+			continue; /* commands waiting: run them first */
 		curl_multi_poll(u->multi, w.fds, w.n, w.n ? 250 : 1000, NULL);
+		pthread_mutex_lock(&u->qmu);
+		u->polling = 0;
+		pthread_mutex_unlock(&u->qmu);
 		watch_check(u, &w);
 	}
 	run_commands(u);
