@@ -393,6 +393,22 @@ static int first_refusal(gnutls_session_t session)
 	return 1;
 }
 
+/* Refuse the handshake with an unrecognized_name alert (RFC 6066 §3):
+ * libmicrohttpd closes a failed handshake without sending one, so send it
+ * here, before the ServerHello, as a plaintext record (best effort: the
+ * socket is non-blocking and the record is 7 bytes). Once per handshake. */
+static int refuse(gnutls_session_t session, const char *ip, const char *sni,
+		  const char *error)
+{
+	if (first_refusal(session)) {
+		log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
+			  sni, "error", error, LOG_END);
+		(void)gnutls_alert_send(session, GNUTLS_AL_FATAL,
+					GNUTLS_A_UNRECOGNIZED_NAME);
+	}
+	return -1;
+}
+
 int tls_cert_callback(gnutls_session_t session,
 		      const gnutls_datum_t *req_ca_dn, int nreqs,
 		      const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
@@ -412,12 +428,8 @@ int tls_cert_callback(gnutls_session_t session,
 	(void)pk_algos_length;
 	peer_of(fd, ip, sizeof(ip), &port);
 	if (gnutls_server_name_get(session, name, &len, &type, 0) < 0 ||
-	    type != GNUTLS_NAME_DNS || len == 0 || len >= sizeof(name)) {
-		if (first_refusal(session))
-			log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
-			  "", "error", "missing SNI", LOG_END);
-		return -1;
-	}
+	    type != GNUTLS_NAME_DNS || len == 0 || len >= sizeof(name))
+		return refuse(session, ip, "", "missing SNI");
 	name[len] = '\0';
 	pthread_mutex_lock(&registry_mu);
 	for (s = registry; s != NULL; s = s->next) {
@@ -434,12 +446,8 @@ int tls_cert_callback(gnutls_session_t session,
 		pthread_mutex_unlock(&found->mu);
 	}
 	pthread_mutex_unlock(&registry_mu);
-	if (c == NULL) {
-		if (first_refusal(session))
-			log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
-			  name, "error", "no certificate for name", LOG_END);
-		return -1;
-	}
+	if (c == NULL)
+		return refuse(session, ip, name, "no certificate for name");
 	*pcert = (gnutls_pcert_st *)(uintptr_t)c->pcerts;
 	*pcert_length = c->n_pcerts;
 	*pkey = c->key;

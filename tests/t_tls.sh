@@ -113,6 +113,26 @@ for n in a.b.wild.test wild.test; do
 	fi
 	check "TLS_ERROR logged for $n" grep -q "TLS_ERROR .*sni=$n" "$PX_LOG"
 done
+# The refusal carries an unrecognized_name alert (RFC 6066), for an
+# unknown name and for no SNI at all, with TLS 1.3 and 1.2.
+python3 - "$PX_PORT" >"$T/alerts" <<'PY'
+import socket, ssl, sys
+for sni, ver in (("nope.test", None), ("nope.test", ssl.TLSVersion.TLSv1_2), (None, None), (None, ssl.TLSVersion.TLSv1_2)):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if ver:
+        ctx.maximum_version = ver
+    try:
+        ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5), server_hostname=sni)
+        print("accepted")
+    except ssl.SSLError as e:
+        print(e.reason)
+    except Exception as e:
+        print(type(e).__name__)
+PY
+expect_eq "unrecognized_name alert: unknown SNI (TLS 1.3), unknown SNI (TLS 1.2), no SNI (1.3), no SNI (1.2)" \
+	"$(tr '\n' ' ' <"$T/alerts")" "TLSV1_UNRECOGNIZED_NAME TLSV1_UNRECOGNIZED_NAME TLSV1_UNRECOGNIZED_NAME TLSV1_UNRECOGNIZED_NAME "
 
 # curl, TLS 1.2 only and TLS 1.3 only.
 expect_eq "curl --tlsv1.2 --tls-max 1.2" "$(status_of a a.test /echo --tlsv1.2 --tls-max 1.2)" 200
