@@ -182,6 +182,12 @@ int server_create(struct config *cfg, struct server **out, char *err,
 		atomic_fetch_add(&srv->snap->refs, 1);
 	}
 	srv->tls = tls_store_new();
+	/* A handshake cannot outlive its connection's head deadline (the
+	 * reaper cuts it): replaced certificates are freed after that. */
+	if (srv->tls != NULL)
+		tls_store_set_grace(srv->tls, cfg->tls_handshake_timeout_secs +
+						      cfg->header_timeout_secs +
+						      10);
 	srv->challenges = challenge_map_new();
 	if (srv->snap == NULL || srv->tls == NULL || srv->challenges == NULL) {
 		if (srv->snap == NULL)

@@ -3,9 +3,10 @@
  * tls: certificate bundles and the SNI store (SPEC F5).
  * Threads: bundles are immutable after load. A store's current pointer is
  * swapped under its mutex by the main or ACME thread and read by MHD
- * workers in the certificate callback. Replaced bundles are retired, not
- * freed, until the store is freed (after the daemon stopped), because a
- * handshake in progress may still hold the old certificate.
+ * workers in the certificate callback. Replaced bundles are retired and
+ * freed only after a grace period (tls_store_set_grace) that outlasts any
+ * handshake that can still hold the old certificate, or when the store is
+ * freed (after the daemon stopped).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -47,12 +48,14 @@ struct tls_bundle {
 	struct tls_cert *certs;
 	size_t n_certs;
 	struct tls_bundle *retired_next;
+	long retired_ms; /* CLOCK_MONOTONIC when replaced */
 };
 
 struct tls_store {
 	pthread_mutex_t mu;
 	struct tls_bundle *cur;
-	struct tls_bundle *retired;
+	struct tls_bundle *retired; /* newest first */
+	unsigned grace_secs;
 	unsigned port;
 	struct tls_store *next;
 };
@@ -265,8 +268,11 @@ struct tls_store *tls_store_new(void)
 {
 	struct tls_store *s = calloc(1, sizeof(*s));
 
-	if (s != NULL)
+	if (s != NULL) {
 		pthread_mutex_init(&s->mu, NULL);
+		/* the longest possible head deadline, until told better */
+		s->grace_secs = TLS_STORE_DEFAULT_GRACE_SECS;
+	}
 	return s;
 }
 
@@ -279,15 +285,61 @@ void tls_store_register(struct tls_store *s, unsigned local_port)
 	pthread_mutex_unlock(&registry_mu);
 }
 
-void tls_store_set(struct tls_store *s, struct tls_bundle *b)
+static long tls_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+void tls_store_set_grace(struct tls_store *s, unsigned grace_secs)
 {
 	pthread_mutex_lock(&s->mu);
+	s->grace_secs = grace_secs;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void tls_store_set(struct tls_store *s, struct tls_bundle *b)
+{
+	struct tls_bundle **pp, *old = NULL;
+	long now = tls_mono_ms();
+
+	pthread_mutex_lock(&s->mu);
 	if (s->cur != NULL) {
+		s->cur->retired_ms = now;
 		s->cur->retired_next = s->retired;
 		s->retired = s->cur;
 	}
 	s->cur = b;
+	/* The list is newest first: cut it after the last bundle still in
+	 * its grace period; the rest can no longer be in a handshake. */
+	for (pp = &s->retired; *pp != NULL; pp = &(*pp)->retired_next) {
+		if (now - (*pp)->retired_ms >= 1000L * (long)s->grace_secs) {
+			old = *pp;
+			*pp = NULL;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&s->mu);
+	while (old != NULL) {
+		struct tls_bundle *n = old->retired_next;
+
+		tls_bundle_free(old);
+		old = n;
+	}
+}
+
+size_t tls_store_retired(struct tls_store *s)
+{
+	const struct tls_bundle *b;
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (b = s->retired; b != NULL; b = b->retired_next)
+		n++;
+	pthread_mutex_unlock(&s->mu);
+	return n;
 }
 
 void tls_store_free(struct tls_store *s)

@@ -36,8 +36,16 @@ size_t tls_bundle_names(const struct tls_bundle *b);
 struct tls_store *tls_store_new(void);
 void tls_store_register(struct tls_store *s, unsigned local_port);
 /* Swap in a new bundle (ownership passes to the store). The old bundle is
- * kept until tls_store_free because handshakes in progress may use it. */
+ * kept for the grace period, because a handshake in progress may use it;
+ * bundles replaced longer ago than that are freed here. */
 void tls_store_set(struct tls_store *s, struct tls_bundle *b);
+/* The grace period: longer than any handshake can last (the server's
+ * absolute head deadline bounds it). The default covers the largest
+ * tls_handshake_timeout_secs + header_timeout_secs the config allows. */
+#define TLS_STORE_DEFAULT_GRACE_SECS (3600 + 3600 + 10)
+void tls_store_set_grace(struct tls_store *s, unsigned grace_secs);
+/* Replaced bundles not freed yet (tests). */
+size_t tls_store_retired(struct tls_store *s);
 void tls_store_free(struct tls_store *s);
 
 /* The gnutls_certificate_retrieve_function2 given to libmicrohttpd. */
