@@ -269,21 +269,10 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
 
 static void client_ip(struct MHD_Connection *conn, char *out, size_t outsz)
 {
-	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-	snprintf(out, outsz, "-");
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	sa = ci != NULL ? ci->client_addr : NULL;
-	if (sa == NULL)
-		return;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-			  out, (socklen_t)outsz);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6,
-			  &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-			  (socklen_t)outsz);
+	log_format_ip(ci != NULL ? ci->client_addr : NULL, out, outsz);
 }
 
 static const char text_plain[] = "text/plain; charset=utf-8";

@@ -5,6 +5,7 @@
  * file descriptor and sink callback are read under a mutex that is held
  * only around the write, so SIGUSR1 reopen never tears a line.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,6 +16,8 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -263,4 +266,24 @@ void log_event(enum log_level level, const char *event, ...)
 			write_all(log_fd, line, n);
 	}
 	pthread_mutex_unlock(&log_mu);
+}
+
+void log_format_ip(const struct sockaddr *sa, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "-");
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+			  out, (socklen_t)outsz);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+			&((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			inet_ntop(AF_INET, &a->s6_addr[12], out,
+				  (socklen_t)outsz);
+		else
+			inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
+	}
 }

@@ -53,4 +53,11 @@ void log_mhd(void *cls, const char *fm, va_list ap);
  * the middle of an escape sequence, and a quoted value is always closed. */
 size_t log_escape(const char *val, size_t len, char *out, size_t outsz);
 
+struct sockaddr;
+/* A client address as logged (client_ip=): IPv4 dotted, IPv6 text, an
+ * IPv4-mapped IPv6 address as plain IPv4 (so one client has one spelling
+ * on dual-stack listeners, for fail2ban); "-" when sa is NULL or of
+ * another family. outsz >= INET6_ADDRSTRLEN. */
+void log_format_ip(const struct sockaddr *sa, char *out, size_t outsz);
+
 #endif

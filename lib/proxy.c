@@ -73,26 +73,6 @@ void xfer_suspend(struct xfer *x)
 	MHD_suspend_connection(x->conn);
 }
 
-static void format_ip(const struct sockaddr *sa, char *out, size_t outsz)
-{
-	snprintf(out, outsz, "-");
-	if (sa == NULL)
-		return;
-	if (sa->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-			  out, (socklen_t)outsz);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a =
-			&((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		if (IN6_IS_ADDR_V4MAPPED(a))
-			inet_ntop(AF_INET, &a->s6_addr[12], out,
-				  (socklen_t)outsz);
-		else
-			inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
-	}
-}
-
 void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct xfer *x = calloc(1, sizeof(*x));
@@ -114,8 +94,8 @@ void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	clock_gettime(CLOCK_MONOTONIC, &x->t_start);
 	server_request_begin(x->srv, conn);
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	format_ip(ci != NULL ? ci->client_addr : NULL, x->client_ip,
-		  sizeof(x->client_ip));
+	log_format_ip(ci != NULL ? ci->client_addr : NULL, x->client_ip,
+		      sizeof(x->client_ip));
 	return x;
 }
 

@@ -423,20 +423,6 @@ struct reaped {
 	char ip[INET6_ADDRSTRLEN];
 };
 
-static void addr_string(const struct sockaddr_storage *ss, char *out,
-			size_t outsz)
-{
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
-			  out, (socklen_t)outsz);
-	else if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6,
-			  &((const struct sockaddr_in6 *)ss)->sin6_addr, out,
-			  (socklen_t)outsz);
-	else
-		snprintf(out, outsz, "-");
-}
-
 /* Cut connections past their head deadline: shutdown(2) makes the worker's
  * next read see the end, and the worker closes the connection itself (the
  * descriptor stays MHD's). Returns how many were cut; at most
@@ -456,7 +442,8 @@ static unsigned reap_expired(struct server *srv, long now)
 			continue;
 		atomic_store(&ct->deadline, 0);
 		shutdown(ct->fd, SHUT_RDWR);
-		addr_string(&ct->addr, cut[n].ip, sizeof(cut[n].ip));
+		log_format_ip((const struct sockaddr *)&ct->addr, cut[n].ip,
+			      sizeof(cut[n].ip));
 		n++;
 	}
 	pthread_mutex_unlock(&srv->conns_mu);

@@ -406,15 +406,8 @@ static void peer_of(int fd, char *ip, size_t ipsz, unsigned *local_port)
 	*local_port = 0;
 	if (fd < 0)
 		return;
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
-				  ip, (socklen_t)ipsz);
-		else if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6,
-				  &((struct sockaddr_in6 *)&ss)->sin6_addr, ip,
-				  (socklen_t)ipsz);
-	}
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		log_format_ip((struct sockaddr *)&ss, ip, ipsz);
 	len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET)

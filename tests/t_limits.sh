@@ -67,17 +67,20 @@ def raw():
 def tls():
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="a.test")
     res["tls"] = wait_eof(s, time.monotonic())
-def idle():
+def after_request():
+    # a TLS connection that has had one complete keep-alive request, or None
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="a.test")
     s.sendall(b"GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n")
     buf = b""
     while not buf.endswith(b"\n") or b"body-sha256:" not in buf:
         d = s.recv(65536)
         if not d:
-            res["idle"] = "closed-early"
-            return
+            return None
         buf += d
-    res["idle"] = wait_eof(s, time.monotonic())
+    return s
+def idle():
+    s = after_request()
+    res["idle"] = wait_eof(s, time.monotonic()) if s else "closed-early"
 HEAD = b"GET /echo?s=dribble HTTP/1.1\r\nHost: a.test\r\n" + b"X-Slow: v\r\n" * 20
 def dribble(s, t0, key):
     # one byte every 0.4 s; the time from t0 until the proxy closes
@@ -100,16 +103,11 @@ def dribble_new():
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="a.test")
     dribble(s, t0, "dnew")
 def dribble_ka():
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="a.test")
-    s.sendall(b"GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n")
-    buf = b""
-    while not buf.endswith(b"\n") or b"body-sha256:" not in buf:
-        d = s.recv(65536)
-        if not d:
-            res["dka"] = "closed-early"
-            return
-        buf += d
-    dribble(s, time.monotonic(), "dka")
+    s = after_request()
+    if s:
+        dribble(s, time.monotonic(), "dka")
+    else:
+        res["dka"] = "closed-early"
 ts = [threading.Thread(target=f) for f in (raw, tls, idle, dribble_new, dribble_ka)]
 for t in ts: t.start()
 for t in ts: t.join(40)

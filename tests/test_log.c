@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /* Unit tests for log.c: the F9 escaping rule and the line format. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "unit.h"
@@ -71,5 +74,28 @@ int main(void)
 	log_event(LOG_LEVEL_DEBUG, "X", "k", NULL, LOG_END);
 	CHECK(strstr(last_line, " DEBUG X k=-") != NULL);
 	log_set_sink(NULL, NULL);
+
+	/* client addresses: one spelling per client on dual-stack sockets */
+	{
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+		char ip[INET6_ADDRSTRLEN];
+
+		memset(&v4, 0, sizeof(v4));
+		v4.sin_family = AF_INET;
+		inet_pton(AF_INET, "192.0.2.7", &v4.sin_addr);
+		log_format_ip((struct sockaddr *)&v4, ip, sizeof(ip));
+		CHECK_STR(ip, "192.0.2.7");
+		memset(&v6, 0, sizeof(v6));
+		v6.sin6_family = AF_INET6;
+		inet_pton(AF_INET6, "::ffff:192.0.2.7", &v6.sin6_addr);
+		log_format_ip((struct sockaddr *)&v6, ip, sizeof(ip));
+		CHECK_STR(ip, "192.0.2.7");
+		inet_pton(AF_INET6, "2001:db8::1", &v6.sin6_addr);
+		log_format_ip((struct sockaddr *)&v6, ip, sizeof(ip));
+		CHECK_STR(ip, "2001:db8::1");
+		log_format_ip(NULL, ip, sizeof(ip));
+		CHECK_STR(ip, "-");
+	}
 	UNIT_DONE();
 }
