@@ -93,6 +93,8 @@ static const struct key_def tls_keys[] = {
 	KS(struct config, "acme_ca_file", acme_ca_file),
 	KX("cert_path"),
 	KX("key_path"),
+	{ "session_tickets", K_BOOL, offsetof(struct config, session_tickets),
+	  0, 0 },
 	{ NULL, K_SPECIAL, 0, 0, 0 }
 };
 
@@ -1318,6 +1320,7 @@ static struct config *config_new(void)
 	cfg->header_timeout_secs = 10;
 	cfg->shutdown_timeout_secs = 30;
 	cfg->tls_mode = CONFIG_TLS_ACME;
+	cfg->session_tickets = 1;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->rl_requests_per_second = 10;
 	cfg->rl_burst = 20;

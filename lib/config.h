@@ -68,6 +68,7 @@ struct config {
 	char *acme_directory; /* resolved URL (production/staging expanded) */
 	char *acme_cache_dir; /* /var/lib/reverse-proxy/acme-cache */
 	char *acme_ca_file;   /* NULL if unset */
+	int session_tickets;  /* true: resume TLS sessions from tickets */
 	struct config_cert *certs; /* manual mode: [tls] pair first, then [certificate …] */
 	size_t n_certs;
 

@@ -195,6 +195,10 @@ int server_create(struct config *cfg, struct server **out, char *err,
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
+	if (cfg->session_tickets && tls_store_enable_tickets(srv->tls) != 0) {
+		snprintf(err, errsz, "cannot make the TLS session ticket key");
+		goto fail;
+	}
 	srv->rl = ratelimit_new(RATELIMIT_DEFAULT_MAX_ENTRIES);
 	if (srv->rl == NULL) {
 		snprintf(err, errsz, "out of memory");
@@ -275,7 +279,15 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 			conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ti = MHD_get_connection_info(
+			conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 		struct conn_track *ct = calloc(1, sizeof(*ct));
+
+		/* The session exists, its handshake has not started (it runs
+		 * on this thread once bytes arrive). Without tickets the
+		 * connection still works: it just cannot hand one out. */
+		if (ti != NULL && ti->tls_session != NULL)
+			(void)tls_session_setup(srv->tls, ti->tls_session);
 
 		/* open_conns was counted by server_admit. */
 		if (ct != NULL && ci != NULL) {
@@ -717,6 +729,7 @@ static void static_diff(const struct config *a, const struct config *b,
 	DIFF(str_differs(a->acme_cache_dir, b->acme_cache_dir),
 	     "acme_cache_dir");
 	DIFF(str_differs(a->acme_ca_file, b->acme_ca_file), "acme_ca_file");
+	DIFF(a->session_tickets != b->session_tickets, "session_tickets");
 	DIFF(str_differs(a->log_file, b->log_file), "file");
 #undef DIFF
 }

@@ -57,6 +57,10 @@ struct tls_store {
 	struct tls_bundle *retired; /* newest first */
 	unsigned grace_secs;
 	unsigned port;
+	/* Session ticket master key (RFC 5077 / RFC 8446 §4.6.1), made at
+	 * start, in memory only; {NULL, 0} = tickets off. Set before the
+	 * listener starts and never changed, so read without the lock. */
+	gnutls_datum_t ticket_key;
 	struct tls_store *next;
 };
 
@@ -363,8 +367,24 @@ void tls_store_free(struct tls_store *s)
 		s->retired = b->retired_next;
 		tls_bundle_free(b);
 	}
+	if (s->ticket_key.data != NULL) {
+		gnutls_memset(s->ticket_key.data, 0, s->ticket_key.size);
+		gnutls_free(s->ticket_key.data);
+	}
 	pthread_mutex_destroy(&s->mu);
 	free(s);
+}
+
+int tls_store_enable_tickets(struct tls_store *s)
+{
+	if (s->ticket_key.data != NULL)
+		return 0;
+	if (gnutls_session_ticket_key_generate(&s->ticket_key) < 0) {
+		s->ticket_key.data = NULL;
+		s->ticket_key.size = 0;
+		return -1;
+	}
+	return 0;
 }
 
 int tls_name_matches(const char *pattern, const char *host)
@@ -442,8 +462,8 @@ static int first_refusal(gnutls_session_t session)
  * libmicrohttpd closes a failed handshake without sending one, so send it
  * here, before the ServerHello, as a plaintext record (best effort: the
  * socket is non-blocking and the record is 7 bytes). Once per handshake. */
-static int refuse(gnutls_session_t session, const char *ip, const char *sni,
-		  const char *error)
+static void refuse(gnutls_session_t session, const char *ip, const char *sni,
+		   const char *error)
 {
 	if (first_refusal(session)) {
 		log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
@@ -451,14 +471,13 @@ static int refuse(gnutls_session_t session, const char *ip, const char *sni,
 		(void)gnutls_alert_send(session, GNUTLS_AL_FATAL,
 					GNUTLS_A_UNRECOGNIZED_NAME);
 	}
-	return -1;
 }
 
-int tls_cert_callback(gnutls_session_t session,
-		      const gnutls_datum_t *req_ca_dn, int nreqs,
-		      const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
-		      gnutls_pcert_st **pcert, unsigned int *pcert_length,
-		      gnutls_privkey_t *pkey)
+/* The certificate for this handshake's SNI name, from the store of the
+ * listener the connection came in on; NULL (the handshake refused and
+ * logged) when there is no SNI or no certificate covers it. The bundle
+ * stays valid for the grace period after a swap (tls_store_set). */
+static const struct tls_cert *cert_for(gnutls_session_t session)
 {
 	char name[256], ip[INET6_ADDRSTRLEN];
 	size_t len = sizeof(name);
@@ -467,14 +486,12 @@ int tls_cert_callback(gnutls_session_t session,
 	struct tls_store *s, *found = NULL;
 	int fd = gnutls_transport_get_int(session);
 
-	(void)req_ca_dn;
-	(void)nreqs;
-	(void)pk_algos;
-	(void)pk_algos_length;
 	peer_of(fd, ip, sizeof(ip), &port);
 	if (gnutls_server_name_get(session, name, &len, &type, 0) < 0 ||
-	    type != GNUTLS_NAME_DNS || len == 0 || len >= sizeof(name))
-		return refuse(session, ip, "", "missing SNI");
+	    type != GNUTLS_NAME_DNS || len == 0 || len >= sizeof(name)) {
+		refuse(session, ip, "", "missing SNI");
+		return NULL;
+	}
 	name[len] = '\0';
 	pthread_mutex_lock(&registry_mu);
 	for (s = registry; s != NULL; s = s->next) {
@@ -492,9 +509,45 @@ int tls_cert_callback(gnutls_session_t session,
 	}
 	pthread_mutex_unlock(&registry_mu);
 	if (c == NULL)
-		return refuse(session, ip, name, "no certificate for name");
+		refuse(session, ip, name, "no certificate for name");
+	return c;
+}
+
+int tls_cert_callback(gnutls_session_t session,
+		      const gnutls_datum_t *req_ca_dn, int nreqs,
+		      const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+		      gnutls_pcert_st **pcert, unsigned int *pcert_length,
+		      gnutls_privkey_t *pkey)
+{
+	const struct tls_cert *c;
+
+	(void)req_ca_dn;
+	(void)nreqs;
+	(void)pk_algos;
+	(void)pk_algos_length;
+	c = cert_for(session);
+	if (c == NULL)
+		return -1;
 	*pcert = (gnutls_pcert_st *)(uintptr_t)c->pcerts;
 	*pcert_length = c->n_pcerts;
 	*pkey = c->key;
+	return 0;
+}
+
+/* Called by GnuTLS once the ClientHello is parsed, before a session
+ * ticket or PSK in it is looked at: a resumed handshake never reaches
+ * the certificate callback, so the SNI check happens here for every
+ * handshake. GnuTLS itself does not compare a resumed session's name. */
+static int hello_check(gnutls_session_t session)
+{
+	return cert_for(session) != NULL ? 0 : GNUTLS_E_UNRECOGNIZED_NAME;
+}
+
+int tls_session_setup(struct tls_store *s, gnutls_session_t session)
+{
+	gnutls_handshake_set_post_client_hello_function(session, hello_check);
+	if (s != NULL && s->ticket_key.data != NULL &&
+	    gnutls_session_ticket_enable_server(session, &s->ticket_key) < 0)
+		return -1;
 	return 0;
 }

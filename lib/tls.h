@@ -47,6 +47,15 @@ void tls_store_set_grace(struct tls_store *s, unsigned grace_secs);
 /* Replaced bundles not freed yet (tests). */
 size_t tls_store_retired(struct tls_store *s);
 void tls_store_free(struct tls_store *s);
+/* Issue and accept session tickets on this store's listener (TLS 1.2
+ * RFC 5077 tickets and TLS 1.3 PSK resumption), with a random key made
+ * here and kept in memory only. Call before the listener starts. -1 if
+ * GnuTLS cannot make the key. */
+int tls_store_enable_tickets(struct tls_store *s);
+/* Per connection, before its handshake: the SNI check that also covers
+ * resumed handshakes, and session tickets when the store has them on.
+ * -1 if tickets could not be enabled (the check is set regardless). */
+int tls_session_setup(struct tls_store *s, gnutls_session_t session);
 
 /* The gnutls_certificate_retrieve_function2 given to libmicrohttpd. */
 int tls_cert_callback(gnutls_session_t session,

@@ -130,6 +130,7 @@ base_config() {
 		echo
 		echo "[tls]"
 		echo "mode = manual"
+		[ -n "${TLS_EXTRA:-}" ] && printf '%s\n' "$TLS_EXTRA"
 		for c in $CERTS; do
 			if [ $first = 1 ]; then
 				echo "cert_path = $T/$c.pem"

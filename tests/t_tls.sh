@@ -5,6 +5,9 @@
 # ECDSA and RSA certificates; TLS 1.0/1.1, CBC suites, SHA-1 MACs, static
 # RSA key exchange and FFDHE-only clients are refused; groups X25519, P-256,
 # P-384 work; a wildcard certificate serves exactly one label under it.
+# Sessions resume from tickets (TLS 1.3 and 1.2) unless session_tickets =
+# false, and a resumed handshake is refused for a name we have no
+# certificate for, like a full one.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 require_cmd curl certtool gnutls-cli
 
@@ -15,6 +18,7 @@ printf 'cn = "r.test"\ndns_name = "r.test"\nexpiration_days = 7\ntls_www_server\
 certtool --generate-privkey --key-type rsa --bits 2048 --outfile "$T/r.key" >/dev/null 2>&1
 certtool --generate-self-signed --load-privkey "$T/r.key" --template "$T/r.tmpl" --outfile "$T/r.pem" >/dev/null 2>&1
 start_upstream
+HTTP_UP_PORT=$UP_PORT
 CERTS="a w r" base_config "$T/c.ini"
 cat >>"$T/c.ini" <<EOT
 [site a.test]
@@ -141,7 +145,71 @@ v=$(pcurl a a.test /health --tlsv1.2 --tls-max 1.2 -v 2>&1 | grep -o 'TLSv1\.[0-
 expect_eq "curl with --tls-max 1.2 negotiated TLS 1.2" "$v" TLSv1.2
 expect_eq "curl over the RSA certificate" "$(status_of r r.test /echo)" 200
 
+
+# Session resumption: a ticket from one handshake resumes the next
+# (TLS 1.3 PSK and TLS 1.2 RFC 5077 tickets), the request on the resumed
+# connection is served, and a ticket offered with a name no certificate
+# covers is refused like a full handshake (GnuTLS does not compare the
+# names; the proxy's ClientHello check does).
+# resume PORT: one line per case, "new"/"reused" + HTTP status, or the error.
+resume() {
+	python3 - "$1" "$T/a.pem" <<'PY'
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+def get(ctx, sni, session=None):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                        server_hostname=sni, session=session)
+    s.sendall(b"GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    status = data.split(b" ", 2)[1].decode() if data.startswith(b"HTTP/1.1 ") else "none"
+    r = ("reused " if s.session_reused else "new ") + status
+    sess = s.session
+    s.close()
+    return r, sess
+for ver in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(ca)
+    ctx.minimum_version = ctx.maximum_version = ver
+    first, sess = get(ctx, "a.test")
+    second, _ = get(ctx, "a.test", sess)
+    ctx2 = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx2.check_hostname = False
+    ctx2.verify_mode = ssl.CERT_NONE
+    ctx2.minimum_version = ctx2.maximum_version = ver
+    _, sess2 = get(ctx2, "a.test")
+    try:
+        third, _ = get(ctx2, "nope.test", sess2)
+    except ssl.SSLError as e:
+        third = e.reason
+    print(first, "|", second, "|", third)
+PY
+}
+before=$(grep -c 'TLS_ERROR.*sni=nope.test' "$PX_LOG" || true)
+resume "$PX_PORT" >"$T/resume" 2>&1
+expect_eq "session resumption, TLS 1.3 then TLS 1.2: first, resumed, ticket offered for an unknown name" \
+	"$(tr '\n' ' ' <"$T/resume")" \
+	"new 200 | reused 200 | TLSV1_UNRECOGNIZED_NAME new 200 | reused 200 | TLSV1_UNRECOGNIZED_NAME "
+n=$(grep -c 'TLS_ERROR.*sni=nope.test' "$PX_LOG" || true)
+expect_eq "each refused resumption logged once as TLS_ERROR" "$((n - before))" 2
+
 stop_proxy
 expect_eq "SIGTERM exits 0" "$PX_STATUS" 0
+check_sanitizer_clean
+
+# session_tickets = false: no ticket, every handshake is a full one.
+TLS_EXTRA="session_tickets = false" CERTS="a" base_config "$T/c2.ini"
+printf '[site a.test]\nupstream = 127.0.0.1:%s\n' "$HTTP_UP_PORT" >>"$T/c2.ini"
+start_proxy "$T/c2.ini"
+resume "$PX_PORT" >"$T/resume2" 2>&1
+expect_eq "session_tickets = false: nothing resumes" \
+	"$(tr '\n' ' ' <"$T/resume2")" \
+	"new 200 | new 200 | TLSV1_UNRECOGNIZED_NAME new 200 | new 200 | TLSV1_UNRECOGNIZED_NAME "
+stop_proxy
+expect_eq "SIGTERM exits 0 (session_tickets = false)" "$PX_STATUS" 0
 check_sanitizer_clean
 finish

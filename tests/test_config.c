@@ -69,6 +69,7 @@ static void test_defaults(void)
 	CHECK_STR(cfg->path, "t.ini");
 	CHECK_STR(cfg->bind_addr, "127.0.0.1");
 	CHECK(cfg->allow_wildcard_bind == 0);
+	CHECK(cfg->session_tickets == 1);
 	CHECK(cfg->https_port == 443);
 	CHECK(cfg->http_port == 80);
 	CHECK(cfg->workers >= 1 && cfg->workers <= 64);
@@ -249,6 +250,8 @@ static void test_errors(void)
 	/* booleans, enums */
 	CHECK(fails_with(BASE "allow_wildcard_bind = maybe\n",
 			 "t.ini:3: allow_wildcard_bind must be true or false"));
+	CHECK(fails_with(BASE ACME "session_tickets = sometimes\n" SITE,
+			 "t.ini:6: session_tickets must be true or false"));
 	CHECK(fails_with(BASE "[logging]\nlevel = loud\n", "t.ini:4: level must"));
 	CHECK(fails_with(BASE "[tls]\nmode = magic\n", "t.ini:4: mode must"));
 
@@ -470,6 +473,10 @@ static void test_odd_input(void)
 		   "allow_wildcard_bind = TRUE\r\n" ACME SITE,
 		   &cfg) == 0);
 	CHECK(cfg != NULL && cfg->allow_wildcard_bind == 1);
+	config_free(cfg);
+	cfg = NULL;
+	CHECK(load(BASE ACME "session_tickets = off\n" SITE, &cfg) == 0);
+	CHECK(cfg != NULL && cfg->session_tickets == 0);
 	config_free(cfg);
 	cfg = NULL;
 	CHECK(load("", &cfg) == -1);
