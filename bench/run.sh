@@ -171,6 +171,8 @@ certtool --generate-self-signed --load-privkey "$T/cert.key" --template "$T/cert
 UP_PORT=$(free_port)
 NGX_PORT=$(free_port)
 NGX_RL_PORT=$(free_port)
+NGX_FULL_PORT=$(free_port) # scenario 2b: session tickets off
+OURS_FULL_PORT=$(free_port)
 OURS_PORT=$(free_port) # fixed: at level = warn the LISTENING line is not logged
 USER_LINE=""
 [ "$(id -u)" = 0 ] && USER_LINE="user root;"
@@ -290,6 +292,12 @@ done
         server_name localhost;
         location / { limit_req zone=rl burst=1000000 nodelay; proxy_pass http://files; }
     }
+    server {
+        listen 127.0.0.1:$NGX_FULL_PORT ssl;
+        server_name localhost;
+        ssl_session_tickets off;
+        location / { proxy_pass http://files; }
+    }
 }
 EOF
 } >"$T/ngx-px/nginx.conf"
@@ -356,7 +364,8 @@ restart_both() {
 restart_both
 say "upstream nginx :$UP_PORT, sink :$SINK_PORT, nginx proxy :$NGX_PORT (limit_req :$NGX_RL_PORT), reverse-proxy :$OURS_PORT"
 
-port_of() { case $1 in nginx) echo "$NGX_PORT" ;; nginx-rl) echo "$NGX_RL_PORT" ;; *) echo "$OURS_PORT" ;; esac; }
+port_of() { case $1 in nginx) echo "$NGX_PORT" ;; nginx-rl) echo "$NGX_RL_PORT" ;;
+	nginx-full) echo "$NGX_FULL_PORT" ;; ours-full) echo "$OURS_FULL_PORT" ;; *) echo "$OURS_PORT" ;; esac; }
 pids_of() { case $1 in nginx*) children "$NPX_PID" ;; *) echo "$OURS_PID" ;; esac; }
 
 # Sanity: both proxies serve the 1 KiB file and the sink.
@@ -429,6 +438,29 @@ wrk_pair() {
 	  W_P50_O=$(median $p50o); W_P99_N=$(median $p99n); W_P99_O=$(median $p99o); }
 }
 
+# resumed_of WHO: of 5 reconnections after a first GET (Python's ssl,
+# i.e. OpenSSL like wrk, offering the previous connection's session), how
+# many resumed it.
+resumed_of() {
+	timeout 30 python3 - "$(port_of "$1")" <<'PY' || echo "?"
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+sess, n = None, 0
+for i in range(6):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
+                        server_hostname="localhost", session=sess)
+    s.sendall(b"GET /1k HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    while s.recv(65536):
+        pass
+    n += i > 0 and s.session_reused
+    sess = s.session
+    s.close()
+print(n)
+PY
+}
+
 # ------------------------------------------------------------ scenarios ---
 say "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
 say "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -447,6 +479,24 @@ if want 2; then
 	say "scenario 2: new TLS connection per request, 64 connections"
 	wrk_pair 2 nginx ours -H "Connection: close"
 	row "2 TLS conn per request" "requests/s" "$W_RPS_N" "$W_RPS_O" ">=" 0.9
+	# wrk keeps each connection's SSL session across reconnects, so both
+	# proxies see resumed handshakes (session tickets, on by default in
+	# both); show that, then the same with tickets off on both (2b).
+	rowraw "2 TLS conn per request" "sessions resumed of 5" \
+		"$(resumed_of nginx)/5" "$(resumed_of ours)/5" - - -
+	sed -e "s/^https_port = .*/https_port = $OURS_FULL_PORT/" \
+		-e "s/^mode = manual/mode = manual\nsession_tickets = false/" \
+		"$T/ours/config.ini" >"$T/ours/config-full.ini"
+	"$PROXY" --config "$T/ours/config-full.ini" >"$T/ours/proxy-full.log" 2>&1 &
+	OURS_FULL_PID=$!
+	PIDS="$PIDS $OURS_FULL_PID"
+	for _ in $(seq 1 200); do port_open "$OURS_FULL_PORT" && break; sleep 0.05; done
+	say "scenario 2b: the same with session tickets off on both (full handshakes)"
+	rowraw "2b full handshake per request" "sessions resumed of 5" \
+		"$(resumed_of nginx-full)/5" "$(resumed_of ours-full)/5" - - -
+	wrk_pair 2b nginx-full ours-full -H "Connection: close"
+	row "2b full handshake per request" "requests/s" "$W_RPS_N" "$W_RPS_O" - -
+	stop_pid "$OURS_FULL_PID"
 fi
 
 if want 3; then
