@@ -12,7 +12,8 @@
 #
 # Scenarios: 1 keep-alive GET 1 KiB, 2 new TLS connection per request,
 # 3 big download/upload, 4 idle keep-alive connections, 5 rate limiter,
-# 6 syscalls per request (strace). Default: all of them.
+# 6 syscalls per request (strace), 7 CPU per request and the client-side
+# ceiling (libmicrohttpd alone, bench/mhd_static.c). Default: all of them.
 #
 # Everything listens on 127.0.0.1 only, runs in one temporary directory and
 # is stopped by the EXIT trap; every step has a timeout and --max-time
@@ -24,7 +25,7 @@ DUR=10
 IDLE=10000
 SIZE=$((1024 * 1024 * 1024))
 ROUNDS=2
-ONLY="1,2,3,4,5,6"
+ONLY="1,2,3,4,5,6,7"
 PROXY=""
 UPSRV=""
 BUILD_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/reverse-proxy-bench/build"
@@ -65,6 +66,11 @@ command -v certtool >/dev/null 2>&1 || need_pkgs="$need_pkgs gnutls-bin"
 command -v curl >/dev/null 2>&1 || need_pkgs="$need_pkgs curl"
 command -v python3 >/dev/null 2>&1 || need_pkgs="$need_pkgs python3"
 if want 6; then command -v strace >/dev/null 2>&1 || need_pkgs="$need_pkgs strace"; fi
+if want 7; then
+	[ -f /usr/include/microhttpd.h ] || need_pkgs="$need_pkgs libmicrohttpd-dev"
+	command -v "${CC:-cc}" >/dev/null 2>&1 || need_pkgs="$need_pkgs gcc"
+	command -v pkg-config >/dev/null 2>&1 || need_pkgs="$need_pkgs pkg-config"
+fi
 if [ -n "$need_pkgs" ]; then
 	say "installing:$need_pkgs"
 	$SUDO env DEBIAN_FRONTEND=noninteractive timeout 600 apt-get update -q >/dev/null
@@ -172,6 +178,8 @@ UP_PORT=$(free_port)
 NGX_PORT=$(free_port)
 NGX_RL_PORT=$(free_port)
 NGX_FULL_PORT=$(free_port) # scenario 2b: session tickets off
+NGX_STATIC_PORT=$(free_port) # scenario 7: nginx serving the file itself
+MHD_STATIC_PORT=$(free_port) # scenario 7: bench/mhd_static
 OURS_FULL_PORT=$(free_port)
 OURS_PORT=$(free_port) # fixed: at level = warn the LISTENING line is not logged
 USER_LINE=""
@@ -298,6 +306,11 @@ done
         ssl_session_tickets off;
         location / { proxy_pass http://files; }
     }
+    server {
+        listen 127.0.0.1:$NGX_STATIC_PORT ssl;
+        server_name localhost;
+        location / { root $T/www; }
+    }
 }
 EOF
 } >"$T/ngx-px/nginx.conf"
@@ -365,7 +378,8 @@ restart_both
 say "upstream nginx :$UP_PORT, sink :$SINK_PORT, nginx proxy :$NGX_PORT (limit_req :$NGX_RL_PORT), reverse-proxy :$OURS_PORT"
 
 port_of() { case $1 in nginx) echo "$NGX_PORT" ;; nginx-rl) echo "$NGX_RL_PORT" ;;
-	nginx-full) echo "$NGX_FULL_PORT" ;; ours-full) echo "$OURS_FULL_PORT" ;; *) echo "$OURS_PORT" ;; esac; }
+	nginx-full) echo "$NGX_FULL_PORT" ;; ours-full) echo "$OURS_FULL_PORT" ;;
+	nginx-static) echo "$NGX_STATIC_PORT" ;; mhd-static) echo "$MHD_STATIC_PORT" ;; *) echo "$OURS_PORT" ;; esac; }
 pids_of() { case $1 in nginx*) children "$NPX_PID" ;; *) echo "$OURS_PID" ;; esac; }
 
 # Sanity: both proxies serve the 1 KiB file and the sink.
@@ -692,6 +706,61 @@ if want 6 && command -v strace >/dev/null 2>&1; then
 		} >>"$SYSC"
 	done
 	row "6 syscalls (strace, 8 conns)" "syscalls per request" "$SC_N" "$SC_O" - -
+fi
+
+if want 7; then
+	# The client side of the prescribed design alone: libmicrohttpd +
+	# GnuTLS configured like the proxy, answering 1 KiB from memory,
+	# against nginx serving the same file itself over TLS; and the CPU
+	# each spends per request, next to the two proxies' (scenario 1's
+	# load). ours - mhd_static is what the upstream half costs us (curl
+	# threads, hand-offs, our request code); nginx proxy - nginx static
+	# is what proxying costs nginx.
+	say "scenario 7: CPU per request, and libmicrohttpd alone (bench/mhd_static)"
+	MHDS="$T/mhd_static"
+	# shellcheck disable=SC2046
+	timeout 120 ${CC:-cc} -O2 -pthread -o "$MHDS" "$SRC/bench/mhd_static.c" \
+		$(pkg-config --cflags --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) >"$T/mhd_static.cc.log" 2>&1 ||
+		{ cat "$T/mhd_static.cc.log" >&2; exit 1; }
+	"$MHDS" "$MHD_STATIC_PORT" "$T/cert.pem" "$T/cert.key" "$(nproc)" >"$T/mhd_static.out" 2>&1 &
+	MHDS_PID=$!
+	PIDS="$PIDS $MHDS_PID"
+	for _ in $(seq 1 100); do grep -q READY "$T/mhd_static.out" 2>/dev/null && break; sleep 0.05; done
+	cpu_ticks() { local p s=0 a; for p in "$@"; do
+		a=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0); s=$((s + a)); done; echo $s; }
+	HZ=$(getconf CLK_TCK)
+	declare -A C7 R7
+	for r in $(seq 1 "$ROUNDS"); do
+		for who in nginx ours nginx-static mhd-static; do
+			case $who in
+			nginx | nginx-static) pids=$(children "$NPX_PID") ;;
+			ours) pids=$OURS_PID ;;
+			mhd-static) pids=$MHDS_PID ;;
+			esac
+			f="$T/wrk-s7-$who-$r.txt"
+			# shellcheck disable=SC2086
+			b=$(cpu_ticks $pids)
+			wrk_run "$f" "https://localhost:$(port_of "$who")/1k"
+			# shellcheck disable=SC2086
+			a=$(cpu_ticks $pids)
+			n=$(awk '/requests in/{print $1}' "$f")
+			read -r rps _ _ err < <(wrk_parse "$f")
+			ms=$(awk -v t=$((a - b)) -v n="${n:-0}" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.4f", t * 1000 / hz / n; else print 0 }')
+			say "scenario 7 round $r $who: $rps req/s, $ms ms CPU per request, errors $err"
+			C7[$who]="${C7[$who]:-} $ms"
+			R7[$who]="${R7[$who]:-} $rps"
+		done
+	done
+	stop_pid "$MHDS_PID"
+	# shellcheck disable=SC2086
+	{ cn=$(median ${C7[nginx]}); co=$(median ${C7[ours]}); cns=$(median ${C7[nginx-static]})
+	  cms=$(median ${C7[mhd-static]}); rns=$(median ${R7[nginx-static]}); rms=$(median ${R7[mhd-static]}); }
+	row "7 proxy, keep-alive 1KiB" "CPU ms per request" "$cn" "$co" - -
+	row "7 TLS server alone (nginx / libmicrohttpd)" "requests/s" "$rns" "$rms" - -
+	row "7 TLS server alone (nginx / libmicrohttpd)" "CPU ms per request" "$cns" "$cms" - -
+	row "7 proxying part (proxy - server alone)" "CPU ms per request" \
+		"$(awk -v a="$cn" -v b="$cns" 'BEGIN { printf "%.4f", a - b }')" \
+		"$(awk -v a="$co" -v b="$cms" 'BEGIN { printf "%.4f", a - b }')" - -
 fi
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
