@@ -718,6 +718,12 @@ if want 7; then
 	# is what proxying costs nginx.
 	say "scenario 7: CPU per request, and libmicrohttpd alone (bench/mhd_static)"
 	MHDS="$T/mhd_static"
+	# mhd_static.c carries a copy of lib/tls.c's priority string (it builds
+	# on its own): refuse to measure if the two have drifted apart.
+	prio_of() { awk '/priorities\[\] =/ { f = 1 } f { print } f && /;/ { exit }' "$1" |
+		grep -o '"[^"]*"' | tr -d '"\n'; }
+	[ "$(prio_of "$SRC/lib/tls.c")" = "$(prio_of "$SRC/bench/mhd_static.c")" ] ||
+		{ echo "bench/mhd_static.c: its priority string differs from lib/tls.c's" >&2; exit 1; }
 	# shellcheck disable=SC2046
 	timeout 120 ${CC:-cc} -O2 -pthread -o "$MHDS" "$SRC/bench/mhd_static.c" \
 		$(pkg-config --cflags --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) >"$T/mhd_static.cc.log" 2>&1 ||
