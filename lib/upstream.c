@@ -38,9 +38,12 @@ struct upstream {
 
 struct upstream_pool {
 	unsigned n;
+	unsigned long id; /* unique per pool in the process (upstream_pick) */
 	atomic_uint rr;
 	struct upstream *ups;
 };
+
+static atomic_ulong next_pool_id;
 
 void upstream_post(struct upstream *u, struct xfer *x, unsigned cmd)
 {
@@ -537,6 +540,7 @@ int upstream_pool_start(unsigned n, struct upstream_pool **out)
 		free(p);
 		return -1;
 	}
+	p->id = atomic_fetch_add(&next_pool_id, 1) + 1;
 	for (i = 0; i < n; i++) {
 		struct upstream *u = &p->ups[i];
 
@@ -559,11 +563,23 @@ fail:
 	return -1;
 }
 
+/* Each calling thread (an MHD worker) keeps to the upstream thread it
+ * was given round-robin on its first call, so with one upstream thread
+ * per worker every worker has a partner of its own: the hand-offs of a
+ * pair stay between two threads and batch better than requests spread
+ * over every upstream thread (doc/performance.md: +12 % requests/s,
+ * -9 % CPU per request in scenario 1). Keyed by the pool's id, not its
+ * address, so a thread never reuses a choice made for a freed pool. */
 struct upstream *upstream_pick(struct upstream_pool *p)
 {
-	unsigned i = atomic_fetch_add(&p->rr, 1);
+	static __thread unsigned long pool_id;
+	static __thread unsigned index;
 
-	return &p->ups[i % p->n];
+	if (pool_id != p->id) {
+		index = atomic_fetch_add(&p->rr, 1);
+		pool_id = p->id;
+	}
+	return &p->ups[index % p->n];
 }
 
 void upstream_pool_abort_all(struct upstream_pool *p)
