@@ -380,7 +380,8 @@ say "upstream nginx :$UP_PORT, sink :$SINK_PORT, nginx proxy :$NGX_PORT (limit_r
 port_of() { case $1 in nginx) echo "$NGX_PORT" ;; nginx-rl) echo "$NGX_RL_PORT" ;;
 	nginx-full) echo "$NGX_FULL_PORT" ;; ours-full) echo "$OURS_FULL_PORT" ;;
 	nginx-static) echo "$NGX_STATIC_PORT" ;; mhd-static) echo "$MHD_STATIC_PORT" ;; *) echo "$OURS_PORT" ;; esac; }
-pids_of() { case $1 in nginx*) children "$NPX_PID" ;; *) echo "$OURS_PID" ;; esac; }
+pids_of() { case $1 in nginx*) children "$NPX_PID" ;; ours-full) echo "${OURS_FULL_PID:-}" ;;
+	mhd-static) echo "${MHDS_PID:-}" ;; *) echo "$OURS_PID" ;; esac; }
 
 # Sanity: both proxies serve the 1 KiB file and the sink.
 for who in nginx ours; do
@@ -505,6 +506,8 @@ if want 2; then
 	OURS_FULL_PID=$!
 	PIDS="$PIDS $OURS_FULL_PID"
 	for _ in $(seq 1 200); do port_open "$OURS_FULL_PORT" && break; sleep 0.05; done
+	port_open "$OURS_FULL_PORT" ||
+		{ echo "second reverse-proxy (tickets off) did not start:" >&2; cat "$T/ours/proxy-full.log" >&2; exit 1; }
 	say "scenario 2b: the same with session tickets off on both (full handshakes)"
 	rowraw "2b full handshake per request" "sessions resumed of 5" \
 		"$(resumed_of nginx-full)/5" "$(resumed_of ours-full)/5" - - -
@@ -732,6 +735,8 @@ if want 7; then
 	MHDS_PID=$!
 	PIDS="$PIDS $MHDS_PID"
 	for _ in $(seq 1 100); do grep -q READY "$T/mhd_static.out" 2>/dev/null && break; sleep 0.05; done
+	grep -q READY "$T/mhd_static.out" 2>/dev/null ||
+		{ echo "mhd_static did not start:" >&2; cat "$T/mhd_static.out" >&2; exit 1; }
 	cpu_ticks() { local p s=0 a; for p in "$@"; do
 		a=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0); s=$((s + a)); done; echo $s; }
 	HZ=$(getconf CLK_TCK)

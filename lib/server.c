@@ -284,10 +284,9 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 		struct conn_track *ct = calloc(1, sizeof(*ct));
 
 		/* The session exists, its handshake has not started (it runs
-		 * on this thread once bytes arrive). Without tickets the
-		 * connection still works: it just cannot hand one out. */
+		 * on this thread once bytes arrive). */
 		if (ti != NULL && ti->tls_session != NULL)
-			(void)tls_session_setup(srv->tls, ti->tls_session);
+			tls_session_setup(ti->tls_session);
 
 		/* open_conns was counted by server_admit. */
 		if (ct != NULL && ci != NULL) {

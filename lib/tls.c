@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
 #include "log.h"
@@ -36,12 +37,20 @@ const char tls_priorities[] =
 
 #define TLS_MAX_CHAIN 8
 
+/* GnuTLS's session ticket master key: 64 bytes (name, cipher, MAC). */
+#define TICKET_KEY_SIZE 64
+
 struct tls_cert {
 	gnutls_pcert_st pcerts[TLS_MAX_CHAIN];
 	unsigned n_pcerts;
 	gnutls_privkey_t key;
 	char **names;
 	size_t n_names;
+	/* This certificate's session ticket key (tls_store_set derives it
+	 * when the store has tickets on), so a ticket resumes only under a
+	 * name the certificate the client saw covers. */
+	int has_ticket_key;
+	unsigned char ticket_key[TICKET_KEY_SIZE];
 };
 
 struct tls_bundle {
@@ -58,7 +67,8 @@ struct tls_store {
 	unsigned grace_secs;
 	unsigned port;
 	/* Session ticket master key (RFC 5077 / RFC 8446 §4.6.1), made at
-	 * start, in memory only; {NULL, 0} = tickets off. Set before the
+	 * start, in memory only; {NULL, 0} = tickets off. Each certificate's
+	 * ticket key is derived from it (derive_ticket_keys). Set before the
 	 * listener starts and never changed, so read without the lock. */
 	gnutls_datum_t ticket_key;
 	struct tls_store *next;
@@ -77,6 +87,8 @@ static void cert_clear(struct tls_cert *c)
 	for (i = 0; i < c->n_pcerts; i++)
 		gnutls_pcert_deinit(&c->pcerts[i]);
 	c->n_pcerts = 0;
+	gnutls_memset(c->ticket_key, 0, sizeof(c->ticket_key));
+	c->has_ticket_key = 0;
 	if (c->key != NULL)
 		gnutls_privkey_deinit(c->key);
 	c->key = NULL;
@@ -304,11 +316,38 @@ void tls_store_set_grace(struct tls_store *s, unsigned grace_secs)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Each certificate's ticket key: HMAC-SHA-512 of its leaf (DER) under the
+ * store's master key. Tickets issued under one certificate do not decrypt
+ * under another's key, so a ticket offered with a name of a different
+ * certificate falls back to a full handshake (RFC 8446 §4.2.11 lets a
+ * client resume only under names the original certificate covers; GnuTLS
+ * 3.7 does not compare names for TLS 1.3). The same certificate re-read
+ * on SIGHUP gets the same key, so its tickets survive the reload. */
+static void derive_ticket_keys(const struct tls_store *s, struct tls_bundle *b)
+{
+	size_t i;
+
+	for (i = 0; b != NULL && i < b->n_certs; i++) {
+		struct tls_cert *c = &b->certs[i];
+
+		c->has_ticket_key =
+			s->ticket_key.data != NULL && c->n_pcerts > 0 &&
+			gnutls_hmac_get_len(GNUTLS_MAC_SHA512) ==
+				TICKET_KEY_SIZE &&
+			gnutls_hmac_fast(GNUTLS_MAC_SHA512, s->ticket_key.data,
+					 s->ticket_key.size,
+					 c->pcerts[0].cert.data,
+					 c->pcerts[0].cert.size,
+					 c->ticket_key) == 0;
+	}
+}
+
 void tls_store_set(struct tls_store *s, struct tls_bundle *b)
 {
 	struct tls_bundle **pp, *old = NULL;
 	long now = tls_mono_ms();
 
+	derive_ticket_keys(s, b);
 	pthread_mutex_lock(&s->mu);
 	if (s->cur != NULL) {
 		s->cur->retired_ms = now;
@@ -384,6 +423,9 @@ int tls_store_enable_tickets(struct tls_store *s)
 		s->ticket_key.size = 0;
 		return -1;
 	}
+	pthread_mutex_lock(&s->mu);
+	derive_ticket_keys(s, s->cur);
+	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
 
@@ -534,20 +576,31 @@ int tls_cert_callback(gnutls_session_t session,
 	return 0;
 }
 
-/* Called by GnuTLS once the ClientHello is parsed, before a session
- * ticket or PSK in it is looked at: a resumed handshake never reaches
- * the certificate callback, so the SNI check happens here for every
- * handshake. GnuTLS itself does not compare a resumed session's name. */
+/* Called by GnuTLS once the ClientHello (with SNI) is parsed, before a
+ * session ticket or PSK in it is looked at. A resumed handshake never
+ * reaches the certificate callback, so the SNI check happens here for
+ * every handshake; and tickets are turned on here, with the key of the
+ * certificate that covers this name, so only a ticket issued under that
+ * certificate can resume (see derive_ticket_keys). */
 static int hello_check(gnutls_session_t session)
 {
-	return cert_for(session) != NULL ? 0 : GNUTLS_E_UNRECOGNIZED_NAME;
+	const struct tls_cert *c = cert_for(session);
+	gnutls_datum_t key;
+
+	if (c == NULL)
+		return GNUTLS_E_UNRECOGNIZED_NAME;
+	if (c->has_ticket_key) {
+		key.data = (unsigned char *)(uintptr_t)c->ticket_key;
+		key.size = TICKET_KEY_SIZE;
+		/* Fails only if a ticket was already used in this handshake
+		 * (a second ClientHello after HelloRetryRequest): keep the
+		 * first one's key. */
+		(void)gnutls_session_ticket_enable_server(session, &key);
+	}
+	return 0;
 }
 
-int tls_session_setup(struct tls_store *s, gnutls_session_t session)
+void tls_session_setup(gnutls_session_t session)
 {
 	gnutls_handshake_set_post_client_hello_function(session, hello_check);
-	if (s != NULL && s->ticket_key.data != NULL &&
-	    gnutls_session_ticket_enable_server(session, &s->ticket_key) < 0)
-		return -1;
-	return 0;
 }

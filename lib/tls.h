@@ -52,10 +52,10 @@ void tls_store_free(struct tls_store *s);
  * here and kept in memory only. Call before the listener starts. -1 if
  * GnuTLS cannot make the key. */
 int tls_store_enable_tickets(struct tls_store *s);
-/* Per connection, before its handshake: the SNI check that also covers
- * resumed handshakes, and session tickets when the store has them on.
- * -1 if tickets could not be enabled (the check is set regardless). */
-int tls_session_setup(struct tls_store *s, gnutls_session_t session);
+/* Per connection, before its handshake: the ClientHello hook that checks
+ * SNI for every handshake (resumed ones too) and, when the store has
+ * tickets on, enables them with the key of the certificate chosen. */
+void tls_session_setup(gnutls_session_t session);
 
 /* The gnutls_certificate_retrieve_function2 given to libmicrohttpd. */
 int tls_cert_callback(gnutls_session_t session,
