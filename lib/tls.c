@@ -480,22 +480,36 @@ static void peer_of(int fd, char *ip, size_t ipsz, unsigned *local_port)
 	}
 }
 
-/* GnuTLS asks several times per handshake when we have no certificate:
- * log a refusal once per handshake. The client random identifies the
- * handshake (a session pointer can be reused by the next connection);
- * the worker thread that runs the handshake keeps the last one seen. */
-static int first_refusal(gnutls_session_t session)
+#define CLIENT_RANDOM_SIZE 32
+
+/* The client random of this handshake, or NULL before the ClientHello:
+ * it identifies the handshake (a session pointer can be reused by the
+ * next connection). Every step of one handshake runs on one worker
+ * thread, so per-thread state keyed by it follows that handshake. */
+static const unsigned char *client_random(gnutls_session_t session)
 {
-	static __thread unsigned char last[32];
-	static __thread int have_last;
 	gnutls_datum_t client = {NULL, 0}, server = {NULL, 0};
 
 	gnutls_session_get_random(session, &client, &server);
-	if (client.data == NULL || client.size != sizeof(last))
+	return client.data != NULL && client.size == CLIENT_RANDOM_SIZE
+		       ? client.data
+		       : NULL;
+}
+
+/* GnuTLS asks several times per handshake when we have no certificate:
+ * log a refusal once per handshake (the last one seen is kept per
+ * worker thread). */
+static int first_refusal(gnutls_session_t session)
+{
+	static __thread unsigned char last[CLIENT_RANDOM_SIZE];
+	static __thread int have_last;
+	const unsigned char *r = client_random(session);
+
+	if (r == NULL)
 		return 1;
-	if (have_last && memcmp(last, client.data, sizeof(last)) == 0)
+	if (have_last && memcmp(last, r, sizeof(last)) == 0)
 		return 0;
-	memcpy(last, client.data, sizeof(last));
+	memcpy(last, r, sizeof(last));
 	have_last = 1;
 	return 1;
 }
@@ -555,19 +569,31 @@ static const struct tls_cert *cert_for(gnutls_session_t session)
 	return c;
 }
 
+/* The certificate hello_check chose for the handshake this worker thread
+ * runs, so the certificate callback of a full handshake does not look the
+ * name up again (two socket calls and two locks). A retired bundle stays
+ * valid for the grace period, which outlasts any handshake. */
+static __thread unsigned char chosen_random[CLIENT_RANDOM_SIZE];
+static __thread const struct tls_cert *chosen;
+
 int tls_cert_callback(gnutls_session_t session,
 		      const gnutls_datum_t *req_ca_dn, int nreqs,
 		      const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
 		      gnutls_pcert_st **pcert, unsigned int *pcert_length,
 		      gnutls_privkey_t *pkey)
 {
-	const struct tls_cert *c;
+	const struct tls_cert *c = NULL;
+	const unsigned char *r = client_random(session);
 
 	(void)req_ca_dn;
 	(void)nreqs;
 	(void)pk_algos;
 	(void)pk_algos_length;
-	c = cert_for(session);
+	if (chosen != NULL && r != NULL &&
+	    memcmp(chosen_random, r, sizeof(chosen_random)) == 0)
+		c = chosen;
+	else
+		c = cert_for(session);
 	if (c == NULL)
 		return -1;
 	*pcert = (gnutls_pcert_st *)(uintptr_t)c->pcerts;
@@ -585,10 +611,16 @@ int tls_cert_callback(gnutls_session_t session,
 static int hello_check(gnutls_session_t session)
 {
 	const struct tls_cert *c = cert_for(session);
+	const unsigned char *r = client_random(session);
 	gnutls_datum_t key;
 
+	chosen = NULL;
 	if (c == NULL)
 		return GNUTLS_E_UNRECOGNIZED_NAME;
+	if (r != NULL) {
+		memcpy(chosen_random, r, sizeof(chosen_random));
+		chosen = c;
+	}
 	if (c->has_ticket_key) {
 		key.data = (unsigned char *)(uintptr_t)c->ticket_key;
 		key.size = TICKET_KEY_SIZE;

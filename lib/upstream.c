@@ -567,7 +567,7 @@ fail:
  * was given round-robin on its first call, so with one upstream thread
  * per worker every worker has a partner of its own: the hand-offs of a
  * pair stay between two threads and batch better than requests spread
- * over every upstream thread (doc/performance.md: +12 % requests/s,
+ * over every upstream thread (doc/performance.md: +13 % requests/s,
  * -9 % CPU per request in scenario 1). Keyed by the pool's id, not its
  * address, so a thread never reuses a choice made for a freed pool. */
 struct upstream *upstream_pick(struct upstream_pool *p)
