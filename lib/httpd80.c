@@ -11,7 +11,6 @@
  * config_normalize_host and a request-target of printable ASCII, so no
  * client byte can split a header or point the redirect elsewhere.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>

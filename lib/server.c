@@ -5,7 +5,6 @@
  * the current config snapshot. Called from the main (embedding) thread;
  * server_snapshot() and server_pick_upstream() from MHD workers.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
