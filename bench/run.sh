@@ -341,6 +341,9 @@ burst = 1000000
 
 [limits]
 body_limit_bytes = 1099511627776
+; every bench client is 127.0.0.1: no per-address cap (nginx has no
+; limit_conn here either)
+max_connections_per_ip = 0
 
 [site localhost]
 upstream = 127.0.0.1:$UP_PORT

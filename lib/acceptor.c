@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "acceptor.h"
+#include "conns.h"
 #include "log.h"
 
 /* Out of descriptors: try again after this long, or when one frees. */
@@ -36,13 +37,11 @@ struct acceptor {
 	int wake_fd;
 	struct MHD_Daemon *daemon;
 	const char *proto;
-	acceptor_admit_fn admit;
-	void *ud;
+	struct conns *conns;
 	atomic_int stop;
 	atomic_int paused;
 	time_t last_log;
 	unsigned long suppressed;
-	unsigned long refused;
 };
 
 int acceptor_parse_addr(const char *addr, unsigned port,
@@ -155,10 +154,9 @@ static int accept_batch(struct acceptor *a)
 				return PAUSE_MS;
 			}
 		}
-		if (!a->admit(a->ud, 1)) {
-			/* Over max_connections or stopping: refuse now rather
-			 * than keep the client waiting in the backlog. */
-			a->refused++;
+		if (!conns_admit(a->conns, (struct sockaddr *)&ss)) {
+			/* Over a budget or stopping: refuse now rather than
+			 * keep the client waiting in the backlog. */
 			close(fd);
 			continue;
 		}
@@ -168,7 +166,7 @@ static int accept_batch(struct acceptor *a)
 		/* MHD closes the socket itself if it cannot take it. */
 		if (MHD_add_connection(a->daemon, fd, (struct sockaddr *)&ss,
 				       len) != MHD_YES)
-			(void)a->admit(a->ud, 0);
+			conns_release(a->conns, (struct sockaddr *)&ss);
 	}
 }
 
@@ -205,7 +203,7 @@ static void *acceptor_main(void *arg)
 }
 
 int acceptor_start(int listen_fd, struct MHD_Daemon *d, const char *proto,
-		   acceptor_admit_fn admit, void *ud, struct acceptor **out)
+		   struct conns *c, struct acceptor **out)
 {
 	struct acceptor *a;
 
@@ -218,8 +216,7 @@ int acceptor_start(int listen_fd, struct MHD_Daemon *d, const char *proto,
 	a->listen_fd = listen_fd;
 	a->daemon = d;
 	a->proto = proto;
-	a->admit = admit;
-	a->ud = ud;
+	a->conns = c;
 	a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (a->wake_fd < 0 ||
 	    pthread_create(&a->thread, NULL, acceptor_main, a) != 0) {

@@ -5,7 +5,9 @@
  * accept() fails with EMFILE while a worker has no connection, and logs
  * every failure; this loop backs off instead, logs at most once per 10 s,
  * refuses connections over max_connections at once (instead of leaving them
- * in the backlog), and hands the rest to MHD_add_connection().
+ * in the backlog), asks conns.c whether each new connection is within the
+ * listener's budgets (SPEC F15), and hands the admitted ones to
+ * MHD_add_connection().
  */
 #ifndef AP_ACCEPTOR_H
 #define AP_ACCEPTOR_H
@@ -15,13 +17,7 @@
 #include <microhttpd.h>
 
 struct acceptor;
-
-/* Admission control, called on the acceptor thread: with take = 1, try to
- * reserve a slot for one more connection (max_connections, shutdown) and
- * return 1 if reserved; with take = 0, give back a slot reserved for a
- * connection that MHD then refused. The slot of an admitted connection is
- * given back when MHD reports it closed. */
-typedef int (*acceptor_admit_fn)(void *ud, int take);
+struct conns;
 
 /* bind_addr syntax of the config: an IPv4 literal or an IPv6 literal,
  * optionally in brackets. Fills ss/len for port. Returns 0 or -1. */
@@ -35,9 +31,13 @@ int acceptor_listen(const struct sockaddr *sa, socklen_t len, int backlog);
 unsigned acceptor_port(int fd);
 
 /* Start the accept thread for listen_fd (ownership passes to the
- * acceptor, also on failure). proto names the listener in log lines. */
+ * acceptor, also on failure). Every accepted connection is admitted by
+ * conns_admit(c) before MHD sees it, and released again if MHD refuses
+ * it; the slot of a connection MHD took is released when MHD reports it
+ * closed (server.c). proto names the listener in log lines; c and proto
+ * must outlive the acceptor. */
 int acceptor_start(int listen_fd, struct MHD_Daemon *d, const char *proto,
-		   acceptor_admit_fn admit, void *ud, struct acceptor **out);
+		   struct conns *c, struct acceptor **out);
 /* A connection closed somewhere: retry now if accepting is paused for lack
  * of descriptors. Cheap when not paused; any thread. */
 void acceptor_kick(struct acceptor *a);

@@ -13,6 +13,7 @@
 
 #include "alkproxy.h"
 #include "config.h"
+#include "httpd80.h"
 #include "log.h"
 #include "server.h"
 
@@ -107,14 +108,17 @@ static void diag_fwd(void *ud, int is_error, const char *file, unsigned line,
 	d->cb(d->ud, is_error, buf);
 }
 
-/* Each connection may hold a client socket and an upstream socket; the
- * rest (listeners, log file, ACME, eventfds) fits in the reserve. */
+/* Each HTTPS connection may hold a client socket and an upstream socket,
+ * each port-80 connection one socket; the rest (listeners, log file,
+ * ACME, eventfds) fits in the reserve. */
 #define FD_RESERVE 64
 
 static int check_nofile(const struct config *cfg, struct diag_ctx *d)
 {
 	struct rlimit rl;
-	unsigned long long need = 2ULL * cfg->max_connections + FD_RESERVE;
+	unsigned http = cfg->http_port != 0 ? HTTPD80_MAX_CONNS : 0;
+	unsigned long long need =
+		2ULL * cfg->max_connections + http + FD_RESERVE;
 	char msg[512];
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
@@ -122,9 +126,10 @@ static int check_nofile(const struct config *cfg, struct diag_ctx *d)
 		return 0;
 	snprintf(msg, sizeof(msg),
 		 "%s: max_connections = %u needs %llu file descriptors (2 per "
-		 "connection + %d reserve) but RLIMIT_NOFILE is %llu; lower "
-		 "max_connections or raise the limit (LimitNOFILE=)",
-		 cfg->path, cfg->max_connections, need, FD_RESERVE,
+		 "connection + %u for port 80 + %d reserve) but RLIMIT_NOFILE "
+		 "is %llu; lower max_connections or raise the limit "
+		 "(LimitNOFILE=)",
+		 cfg->path, cfg->max_connections, need, http, FD_RESERVE,
 		 (unsigned long long)rl.rlim_cur);
 	if (d->cb != NULL)
 		d->cb(d->ud, 1, msg);

@@ -118,6 +118,8 @@ static const struct key_def rate_limit_keys[] = {
 static const struct key_def limits_keys[] = {
 	{ "body_limit_bytes", K_U64, offsetof(struct config, body_limit_bytes),
 	  0, (uint64_t)1 << 40 },
+	KU(struct config, "max_connections_per_ip", max_connections_per_ip, 0,
+	   1048576),
 	{ NULL, K_SPECIAL, 0, 0, 0 }
 };
 
@@ -1327,6 +1329,7 @@ static struct config *config_new(void)
 	cfg->rl_eviction_interval_secs = 60;
 	cfg->rl_eviction_age_secs = 300;
 	cfg->body_limit_bytes = 104857600;
+	cfg->max_connections_per_ip = 128;
 	cfg->acme_cache_dir = strdup(ACME_CACHE_DIR);
 	if (cfg->acme_cache_dir == NULL) {
 		free(cfg);

@@ -84,6 +84,9 @@ struct config {
 
 	/* [limits] */
 	uint64_t body_limit_bytes; /* 104857600 */
+	/* open connections per client address (IPv4 /32, IPv6 /64) on each
+	 * listener, counted from accept; 0 = no cap (SPEC F15) */
+	unsigned max_connections_per_ip; /* 128 */
 
 	struct config_site *sites;
 	size_t n_sites;

@@ -23,14 +23,15 @@
 #include <microhttpd.h>
 
 #include "acceptor.h"
+#include "addrkey.h"
 #include "httpd80.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "server.h"
 
 #define CHALLENGE_PREFIX "/.well-known/acme-challenge/"
 #define HTTPD80_MEMORY (16 * 1024)
 #define HTTPD80_TIMEOUT_SECS 10
-#define HTTPD80_MAX_CONNS 256
 
 /* ---- challenge map ---- */
 
@@ -190,6 +191,7 @@ struct httpd80 {
 	struct MHD_Daemon *d;
 	struct acceptor *acc;
 	const struct config *cfg;
+	struct server_listener *l;
 	struct server *srv;
 	struct challenge_map *map;
 	unsigned https_port;
@@ -266,12 +268,49 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
 	return r;
 }
 
-static void client_ip(struct MHD_Connection *conn, char *out, size_t outsz)
+/* The client address, copied at once (libmicrohttpd 1.0 reuses one
+ * result buffer for every MHD_get_connection_info() call). */
+static void client_peer(struct MHD_Connection *conn,
+			struct sockaddr_storage *ss)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-	log_format_ip(ci != NULL ? ci->client_addr : NULL, out, outsz);
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = AF_UNSPEC;
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	if (ci->client_addr->sa_family == AF_INET)
+		memcpy(ss, ci->client_addr, sizeof(struct sockaddr_in));
+	else if (ci->client_addr->sa_family == AF_INET6)
+		memcpy(ss, ci->client_addr, sizeof(struct sockaddr_in6));
+}
+
+/* SPEC F15: port 80 takes tokens from the same per-address buckets as
+ * HTTPS, so redirects cannot be used to flood; refusals are logged as
+ * RATE_LIMIT like proxy.c's, for the same fail2ban filter. */
+static int rate_allowed(struct httpd80 *h, const struct sockaddr *peer,
+			const char *ip, const char *host, const char *path)
+{
+	struct snapshot *snap = server_snapshot(h->srv);
+	char net[ADDRKEY_NET_MAX];
+	int ok;
+
+	ok = ratelimit_allow(server_ratelimit(h->srv), peer,
+			     snap->cfg->rl_requests_per_second,
+			     snap->cfg->rl_burst, ratelimit_now_ms());
+	snapshot_put(snap);
+	if (ok)
+		return 1;
+	if (addrkey_format_net(peer, net, sizeof(net)))
+		log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip", ip,
+			  "client_net", net, "host", host, "path", path,
+			  "status", "429", "proto", "http", LOG_END);
+	else
+		log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip", ip,
+			  "host", host, "path", path, "status", "429", "proto",
+			  "http", LOG_END);
+	return 0;
 }
 
 static const char text_plain[] = "text/plain; charset=utf-8";
@@ -283,10 +322,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 {
 	struct httpd80 *h = cls;
 	struct req80 *r = *req_cls;
-	char loc[HTTPD80_MAX_TARGET + 300], ip[64], code[8];
-	const char *host, *path;
+	char loc[HTTPD80_MAX_TARGET + 300], ip[64], code[8], p[512];
+	struct sockaddr_storage peer;
+	const char *host;
 	unsigned status, nhosts = 0;
 	enum MHD_Result res;
+	size_t pl;
+	int challenge;
 
 	(void)url;
 	(void)version;
@@ -296,13 +338,28 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		return MHD_NO;
 	/* Bodies are not wanted here: answer at once, drop what was sent. */
 	*upload_data_size = 0;
-	path = r->target;
-	if (r->too_long) {
+	client_peer(conn, &peer);
+	log_format_ip((const struct sockaddr *)&peer, ip, sizeof(ip));
+	host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+	/* The query string is never logged (F9). */
+	pl = r->too_long ? 1 : strcspn(r->target, "?");
+	if (pl >= sizeof(p))
+		pl = sizeof(p) - 1;
+	memcpy(p, r->too_long ? "-" : r->target, pl);
+	p[pl] = '\0';
+	challenge = !r->too_long &&
+		    strncmp(r->target, CHALLENGE_PREFIX,
+			    sizeof(CHALLENGE_PREFIX) - 1) == 0;
+
+	if (!challenge &&
+	    !rate_allowed(h, (const struct sockaddr *)&peer, ip, host, p)) {
+		status = 429;
+		res = reply(conn, status, "Too Many Requests", text_plain,
+			    NULL);
+	} else if (r->too_long) {
 		status = 414;
-		path = "-";
 		res = reply(conn, status, "URI Too Long", text_plain, NULL);
-	} else if (strncmp(r->target, CHALLENGE_PREFIX,
-			   sizeof(CHALLENGE_PREFIX) - 1) == 0) {
+	} else if (challenge) {
 		const char *tok = r->target + sizeof(CHALLENGE_PREFIX) - 1;
 		char ka[512];
 
@@ -318,8 +375,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	} else {
 		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_hosts,
 					  &nhosts);
-		host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						   "Host");
 		if (nhosts > 1 ||
 		    httpd80_location(host, host != NULL ? strlen(host) : 0,
 				     r->target, h->https_port, loc,
@@ -333,33 +388,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 				    text_plain, loc);
 		}
 	}
-	client_ip(conn, ip, sizeof(ip));
 	snprintf(code, sizeof(code), "%u", status);
-	host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
-	/* The query string is never logged (F9). */
-	{
-		char p[512];
-		size_t pl = strcspn(path, "?");
-
-		if (pl >= sizeof(p))
-			pl = sizeof(p) - 1;
-		memcpy(p, path, pl);
-		p[pl] = '\0';
-		log_event(LOG_LEVEL_INFO, "REQUEST", "client_ip", ip, "host",
-			  host, "method", method, "path", p, "status", code,
-			  "proto", "http", LOG_END);
-	}
+	log_event(LOG_LEVEL_INFO, "REQUEST", "client_ip", ip, "host", host,
+		  "method", method, "path", p, "status", code, "proto", "http",
+		  LOG_END);
 	return res;
 }
 
-int httpd80_start(const struct config *cfg, struct server *srv,
+int httpd80_start(const struct config *cfg, struct server_listener *l,
 		  struct challenge_map *map, unsigned https_port,
 		  struct httpd80 **out, char *err, size_t errsz)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct httpd80 *h;
-	unsigned flags, limit;
+	unsigned flags;
 	char addr[80];
 	int v6, lfd;
 
@@ -376,11 +419,10 @@ int httpd80_start(const struct config *cfg, struct server *srv,
 		return -1;
 	}
 	h->cfg = cfg;
-	h->srv = srv;
+	h->l = l;
+	h->srv = l->srv;
 	h->map = map;
 	h->https_port = https_port;
-	limit = cfg->max_connections < HTTPD80_MAX_CONNS ? cfg->max_connections
-							 : HTTPD80_MAX_CONNS;
 	lfd = acceptor_listen((struct sockaddr *)&ss, sslen, 256);
 	if (lfd < 0) {
 		snprintf(err, errsz, "cannot listen on %s port %u: %s",
@@ -394,18 +436,19 @@ int httpd80_start(const struct config *cfg, struct server *srv,
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(
-		flags, 0, server_accept_policy, srv, handle, h,
+		flags, 0, server_accept_policy, l, handle, h,
 		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "http",
-		MHD_OPTION_CONNECTION_LIMIT, limit,
+		/* above the acceptor's budget (conns.c), which rules */
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD80_MAX_CONNS + 16,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD80_TIMEOUT_SECS,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD80_MEMORY,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, l,
 		MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
 	h->port = acceptor_port(lfd);
 	if (h->d == NULL ||
-	    acceptor_start(lfd, h->d, "http", server_admit, srv, &h->acc) != 0) {
+	    acceptor_start(lfd, h->d, "http", l->conns, &h->acc) != 0) {
 		snprintf(err, errsz, "cannot start the HTTP listener on %s port %u",
 			 cfg->bind_addr, cfg->http_port);
 		if (h->d == NULL)

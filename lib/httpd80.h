@@ -13,6 +13,15 @@
 
 /* Longest request-target the listener accepts (longer: 414). */
 #define HTTPD80_MAX_TARGET 4096
+/* Connection slots of the listener, its own budget apart from the HTTPS
+ * listener's max_connections (SPEC F15): a flood on 443 cannot starve
+ * ACME HTTP-01 validation. Requests here are answered at once from
+ * memory, so few are needed. */
+#define HTTPD80_MAX_CONNS 256
+/* Ceiling of max_connections_per_ip on this listener: at least 8
+ * addresses are needed to fill its slots, as with the HTTPS defaults
+ * (1024 / 128). Browsers open at most 6 connections per host. */
+#define HTTPD80_MAX_CONNS_PER_IP (HTTPD80_MAX_CONNS / 8)
 /* Most tokens published at once (one per authorization in flight). */
 #define CHALLENGE_MAP_MAX 128
 
@@ -32,17 +41,20 @@ void challenge_map_del(struct challenge_map *m, const char *token);
 int challenge_map_get(struct challenge_map *m, const char *token,
 		      size_t token_len, char *out, size_t outsz);
 
-struct server;
+struct server_listener;
 struct httpd80;
 
 /*
  * Start the listener on cfg->bind_addr:cfg->http_port (0 picks a free
  * port only if the caller asks: http_port 0 means "disabled", so callers
  * do not start it then). Redirects name https_port (omitted when 443).
- * srv provides the shared connection accounting. cfg, srv and map must
- * outlive the listener. Logs LISTENING proto=http with the bound address.
+ * l is this listener's admission budget and the server's connection
+ * accounting; every request but an ACME challenge takes a token from the
+ * server's rate limiter, like an HTTPS request (429 + RATE_LIMIT when
+ * none is left). cfg, l and map must outlive the listener. Logs
+ * LISTENING proto=http with the bound address.
  */
-int httpd80_start(const struct config *cfg, struct server *srv,
+int httpd80_start(const struct config *cfg, struct server_listener *l,
 		  struct challenge_map *map, unsigned https_port,
 		  struct httpd80 **out, char *err, size_t errsz);
 unsigned httpd80_port(const struct httpd80 *h);

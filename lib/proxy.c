@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addrkey.h"
 #include "headers.h"
 #include "log.h"
 #include "proxy.h"
@@ -278,7 +279,7 @@ static int rate_allowed(struct xfer *x, const struct config *cfg)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 		x->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char path[1024];
+	char path[1024], net[ADDRKEY_NET_MAX];
 	size_t plen;
 
 	if (ratelimit_allow(server_ratelimit(x->srv),
@@ -291,8 +292,15 @@ static int rate_allowed(struct xfer *x, const struct config *cfg)
 		plen = sizeof(path) - 1;
 	memcpy(path, x->target, plen);
 	path[plen] = '\0';
-	log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip", x->client_ip,
-		  "host", x->host, "path", path, "status", "429", LOG_END);
+	if (addrkey_format_net(ci != NULL ? ci->client_addr : NULL, net,
+			       sizeof(net)))
+		log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip",
+			  x->client_ip, "client_net", net, "host", x->host,
+			  "path", path, "status", "429", LOG_END);
+	else
+		log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip",
+			  x->client_ip, "host", x->host, "path", path,
+			  "status", "429", LOG_END);
 	return 0;
 }
 

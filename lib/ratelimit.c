@@ -28,11 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
-#include <netinet/in.h>
 
+#include "addrkey.h"
 #include "log.h"
 #include "ratelimit.h"
 
@@ -70,89 +69,9 @@ struct ratelimit {
 	struct rl_stripe stripes[RL_STRIPES];
 };
 
-/* ---- keyed hash: SipHash-2-4 of the 16-byte key ---- */
-
-static uint64_t rotl(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND                                                               \
-	do {                                                                   \
-		v0 += v1;                                                      \
-		v1 = rotl(v1, 13);                                             \
-		v1 ^= v0;                                                      \
-		v0 = rotl(v0, 32);                                             \
-		v2 += v3;                                                      \
-		v3 = rotl(v3, 16);                                             \
-		v3 ^= v2;                                                      \
-		v0 += v3;                                                      \
-		v3 = rotl(v3, 21);                                             \
-		v3 ^= v0;                                                      \
-		v2 += v1;                                                      \
-		v1 = rotl(v1, 17);                                             \
-		v1 ^= v2;                                                      \
-		v2 = rotl(v2, 32);                                             \
-	} while (0)
-
-/* Keyed so that a client choosing its addresses (an IPv6 /48 holds 65536
- * /64s) cannot aim them all at one chain. */
 static uint64_t rl_hash(const struct ratelimit *rl, const uint64_t key[2])
 {
-	uint64_t v0 = rl->seed[0] ^ 0x736f6d6570736575ULL;
-	uint64_t v1 = rl->seed[1] ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = rl->seed[0] ^ 0x6c7967656e657261ULL;
-	uint64_t v3 = rl->seed[1] ^ 0x7465646279746573ULL;
-	uint64_t b = (uint64_t)16 << 56;
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		v3 ^= key[i];
-		SIPROUND;
-		SIPROUND;
-		v0 ^= key[i];
-	}
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
-/* IPv4 → ::ffff:a.b.c.d (so a v4-mapped peer is the same key); IPv6 →
- * its /64 with the interface half zeroed. The two never collide: a /64
- * key has zeros where a v4-mapped one has 0xffff. */
-static int rl_key(const struct sockaddr *sa, uint64_t key[2])
-{
-	unsigned char b[16];
-
-	if (sa == NULL)
-		return -1;
-	memset(b, 0, sizeof(b));
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-
-		b[10] = 0xff;
-		b[11] = 0xff;
-		memcpy(b + 12, &s4->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a =
-			&((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		if (IN6_IS_ADDR_V4MAPPED(a))
-			memcpy(b, a->s6_addr, 16);
-		else
-			memcpy(b, a->s6_addr, 8);
-	} else {
-		return -1;
-	}
-	memcpy(key, b, 16);
-	return 0;
+	return addrkey_hash(rl->seed, key);
 }
 
 /* ---- one stripe (caller holds its mutex) ---- */
@@ -290,19 +209,7 @@ struct ratelimit *ratelimit_new(size_t max_entries)
 		return NULL;
 	rl->cap = (uint32_t)per;
 	atomic_init(&rl->cap_evictions, 0);
-	if (getrandom(rl->seed, sizeof(rl->seed), GRND_NONBLOCK) !=
-	    (ssize_t)sizeof(rl->seed)) {
-		/* Early boot without entropy: a weaker, still unguessable
-		 * from outside, seed beats not starting. */
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		rl->seed[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^
-			      (uint64_t)(uintptr_t)rl;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		rl->seed[1] = (uint64_t)ts.tv_nsec * 0xc2b2ae3d27d4eb4fULL ^
-			      (uint64_t)ts.tv_sec;
-	}
+	addrkey_seed(rl->seed);
 	for (k = 0; k < RL_STRIPES; k++) {
 		struct rl_stripe *s = &rl->stripes[k];
 		uint32_t i;
@@ -360,7 +267,7 @@ int ratelimit_allow(struct ratelimit *rl, const struct sockaddr *peer,
 	uint32_t i, full;
 	int allowed = 1;
 
-	if (rl_key(peer, key) != 0)
+	if (addrkey_of(peer, key) != 0)
 		return 1;
 	rate = clamp_setting(rate);
 	full = clamp_setting(burst) * RL_MILLI;

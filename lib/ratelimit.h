@@ -10,7 +10,8 @@
  * counts exactly burst.) A new address starts with a full bucket.
  *
  * Key: the TCP peer only. IPv4 addresses count per /32, IPv6 per /64, and
- * an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address.
+ * an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address
+ * (addrkey.h: the connection caps key clients the same way).
  */
 #ifndef AP_RATELIMIT_H
 #define AP_RATELIMIT_H

@@ -19,6 +19,7 @@
 
 #include "acceptor.h"
 #include "acme.h"
+#include "conns.h"
 #include "ap_autoconf.h"
 #include "httpd80.h"
 #include "log.h"
@@ -51,8 +52,9 @@ struct server {
 	/* open client connections, so shutdown can close the idle ones */
 	pthread_mutex_t conns_mu;
 	struct conn_track *conns;
-	/* open client connections on every listener (max_connections) */
-	atomic_int open_conns;
+	/* admission budgets of the two listeners (SPEC F15): HTTPS has
+	 * max_connections slots, port 80 its own HTTPD80_MAX_CONNS */
+	struct server_listener https_l, http_l;
 	struct acceptor *https_acc; /* accept loop of the HTTPS listener */
 	/* the static-change warning last given, to give it once */
 	char *static_warned;
@@ -199,10 +201,18 @@ int server_create(struct config *cfg, struct server **out, char *err,
 		goto fail;
 	}
 	srv->rl = ratelimit_new(RATELIMIT_DEFAULT_MAX_ENTRIES);
-	if (srv->rl == NULL) {
+	srv->https_l.srv = srv;
+	srv->https_l.conns = conns_new("https", cfg->max_connections, 0);
+	srv->http_l.srv = srv;
+	srv->http_l.conns = conns_new("http", HTTPD80_MAX_CONNS,
+				      HTTPD80_MAX_CONNS_PER_IP);
+	if (srv->rl == NULL || srv->https_l.conns == NULL ||
+	    srv->http_l.conns == NULL) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
+	conns_set_per_ip(srv->https_l.conns, cfg->max_connections_per_ip);
+	conns_set_per_ip(srv->http_l.conns, cfg->max_connections_per_ip);
 	if (cfg->tls_mode == CONFIG_TLS_MANUAL) {
 		if (tls_bundle_load(cfg, &b, err, errsz) != 0)
 			goto fail;
@@ -235,74 +245,62 @@ struct conn_track {
 enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
 				     socklen_t addrlen)
 {
-	struct server *srv = cls;
+	const struct server_listener *l = cls;
 
 	(void)addr;
 	(void)addrlen;
-	/* max_connections is enforced by the acceptors (server_admit). */
-	return atomic_load(&srv->stopping) ? MHD_NO : MHD_YES;
+	/* The budgets are enforced by the acceptors (conns_admit). */
+	return atomic_load(&l->srv->stopping) ? MHD_NO : MHD_YES;
 }
 
-int server_admit(void *ud, int take)
+/* The client address of conn, copied at once: libmicrohttpd 1.0 reuses
+ * one result buffer for every MHD_get_connection_info() call. */
+static void conn_peer(struct MHD_Connection *conn, struct sockaddr_storage *ss)
 {
-	struct server *srv = ud;
-	int cur;
+	const union MHD_ConnectionInfo *ai =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-	if (!take) {
-		atomic_fetch_sub(&srv->open_conns, 1);
-		return 1;
-	}
-	/* Reserve before MHD_add_connection: MHD reports the connection
-	 * to server_notify_connection later, on its worker thread, so
-	 * counting there would let a burst of accepts overshoot. */
-	cur = atomic_load(&srv->open_conns);
-	do {
-		if (atomic_load(&srv->stopping) ||
-		    cur >= (int)srv->cfg->max_connections)
-			return 0;
-	} while (!atomic_compare_exchange_weak(&srv->open_conns, &cur,
-					       cur + 1));
-	return 1;
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = AF_UNSPEC;
+	if (ai == NULL || ai->client_addr == NULL)
+		return;
+	if (ai->client_addr->sa_family == AF_INET)
+		memcpy(ss, ai->client_addr, sizeof(struct sockaddr_in));
+	else if (ai->client_addr->sa_family == AF_INET6)
+		memcpy(ss, ai->client_addr, sizeof(struct sockaddr_in6));
 }
 
 void server_notify_connection(void *cls, struct MHD_Connection *conn,
 			      void **socket_context,
 			      enum MHD_ConnectionNotificationCode toe)
 {
-	struct server *srv = cls;
+	struct server_listener *l = cls;
+	struct server *srv = l->srv;
 	const struct config *cfg = srv->cfg;
 
-	(void)socket_context;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		unsigned t = cfg->tls_handshake_timeout_secs;
-
-		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-			conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		const union MHD_ConnectionInfo *ti = MHD_get_connection_info(
-			conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		const union MHD_ConnectionInfo *ci;
 		struct conn_track *ct = calloc(1, sizeof(*ct));
+		int fd = -1;
 
+		/* Each result is used before the next call: libmicrohttpd
+		 * 1.0 reuses one buffer for all of them. */
+		ci = MHD_get_connection_info(conn,
+					     MHD_CONNECTION_INFO_GNUTLS_SESSION);
 		/* The session exists, its handshake has not started (it runs
 		 * on this thread once bytes arrive). */
-		if (ti != NULL && ti->tls_session != NULL)
-			tls_session_setup(ti->tls_session);
+		if (ci != NULL && ci->tls_session != NULL)
+			tls_session_setup(ci->tls_session);
+		ci = MHD_get_connection_info(conn,
+					     MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci != NULL)
+			fd = ci->connect_fd;
 
-		/* open_conns was counted by server_admit. */
-		if (ct != NULL && ci != NULL) {
-			const union MHD_ConnectionInfo *ai =
-				MHD_get_connection_info(
-					conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
-			ct->fd = ci->connect_fd;
-			ct->addr.ss_family = AF_UNSPEC;
-			if (ai != NULL && ai->client_addr != NULL) {
-				if (ai->client_addr->sa_family == AF_INET)
-					memcpy(&ct->addr, ai->client_addr,
-					       sizeof(struct sockaddr_in));
-				else if (ai->client_addr->sa_family == AF_INET6)
-					memcpy(&ct->addr, ai->client_addr,
-					       sizeof(struct sockaddr_in6));
-			}
+		/* The slot was taken by the acceptor (conns_admit). */
+		if (ct != NULL && fd >= 0) {
+			ct->fd = fd;
+			conn_peer(conn, &ct->addr);
 			/* The handshake and the first head must be done
 			 * in this time, however slowly the bytes come. */
 			atomic_init(&ct->deadline,
@@ -326,8 +324,13 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, t);
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		struct conn_track *ct = *socket_context;
+		struct sockaddr_storage peer;
 
-		atomic_fetch_sub(&srv->open_conns, 1);
+		if (ct != NULL)
+			peer = ct->addr;
+		else
+			conn_peer(conn, &peer);
+		conns_release(l->conns, (const struct sockaddr *)&peer);
 		acceptor_kick(srv->https_acc);
 		httpd80_kick(srv->http);
 		if (ct != NULL) {
@@ -519,7 +522,7 @@ static int acme_http_start(struct server *srv, char *err, size_t errsz)
 	const struct config *cfg = srv->cfg;
 
 	if (cfg->http_port != 0 &&
-	    httpd80_start(cfg, srv, srv->challenges, srv->https_port,
+	    httpd80_start(cfg, &srv->http_l, srv->challenges, srv->https_port,
 			  &srv->http, err, errsz) != 0)
 		return -1;
 	if (cfg->tls_mode == CONFIG_TLS_ACME &&
@@ -584,7 +587,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	srv->https = MHD_start_daemon(
-		flags, 0, server_accept_policy, srv, proxy_access, srv,
+		flags, 0, server_accept_policy, &srv->https_l, proxy_access, srv,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->workers,
 		MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)(cfg->max_connections * (cfg->workers + 1)),
@@ -596,11 +599,11 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		MHD_OPTION_NOTIFY_COMPLETED, proxy_completed, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "https",
 		MHD_OPTION_STRICT_FOR_CLIENT, 1,
-		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, srv,
-		MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection,
+		&srv->https_l, MHD_OPTION_END);
 	srv->https_port = acceptor_port(lfd);
 	if (srv->https == NULL ||
-	    acceptor_start(lfd, srv->https, "https", server_admit, srv,
+	    acceptor_start(lfd, srv->https, "https", srv->https_l.conns,
 			   &srv->https_acc) != 0) {
 		snprintf(err, errsz, "cannot start the HTTPS listener on %s port %u",
 			 cfg->bind_addr, cfg->https_port);
@@ -636,6 +639,8 @@ void server_stop(struct server *srv)
 	if (srv == NULL || srv->https == NULL)
 		return;
 	atomic_store(&srv->stopping, 1);
+	conns_close(srv->https_l.conns);
+	conns_close(srv->http_l.conns);
 	acme_http_stop(srv);
 	/* Every suspended connection must be resumed before MHD stops:
 	 * aborting the transfers resumes each one. New transfers are refused
@@ -675,6 +680,8 @@ void server_free(struct server *srv)
 	challenge_map_free(srv->challenges);
 	ratelimit_housekeeper_stop(srv->rl_hk);
 	ratelimit_free(srv->rl);
+	conns_free(srv->https_l.conns);
+	conns_free(srv->http_l.conns);
 	pthread_mutex_destroy(&srv->snap_mu);
 	free(srv);
 }
@@ -761,6 +768,8 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 	if (b != NULL)
 		tls_store_set(srv->tls, b);
 	log_set_level(newcfg->log_level);
+	conns_set_per_ip(srv->https_l.conns, newcfg->max_connections_per_ip);
+	conns_set_per_ip(srv->http_l.conns, newcfg->max_connections_per_ip);
 	ratelimit_housekeeper_wake(srv->rl_hk); /* new eviction settings */
 	if (changed[0] == '\0') {
 		free(srv->static_warned);
@@ -786,6 +795,8 @@ void server_shutdown(struct server *srv, int timeout_secs)
 	if (timeout_secs < 0)
 		timeout_secs = (int)srv->cfg->shutdown_timeout_secs;
 	atomic_store(&srv->stopping, 1);
+	conns_close(srv->https_l.conns);
+	conns_close(srv->http_l.conns);
 	/* Closing the listening socket makes the kernel refuse new clients
 	 * at once instead of leaving them waiting in the backlog. */
 	acceptor_stop(srv->https_acc);

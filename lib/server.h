@@ -23,6 +23,16 @@ struct snapshot {
 };
 
 struct server;
+struct conns;
+
+/* One listener of the server: the cls of its MHD daemon's accept-policy
+ * and connection-notify callbacks, so a closing connection gives its slot
+ * back to the budget it was admitted from (conns.h). Owned by the
+ * server; conns is set before the listener starts. */
+struct server_listener {
+	struct server *srv;
+	struct conns *conns;
+};
 
 /* Takes ownership of cfg (also on failure). */
 int server_create(struct config *cfg, struct server **out, char *err,
@@ -57,10 +67,8 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
  * then abort what remains and stop. Main thread. */
 void server_shutdown(struct server *srv, int timeout_secs);
 
-/* The acceptors' admission check (max_connections across listeners, not
- * while stopping); ud is the server. */
-int server_admit(void *ud, int take);
-/* libmicrohttpd connection hooks shared by every listener. */
+/* libmicrohttpd connection hooks shared by every listener; cls is the
+ * listener's struct server_listener. */
 enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
 				     socklen_t addrlen);
 void server_notify_connection(void *cls, struct MHD_Connection *conn,

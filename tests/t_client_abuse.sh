@@ -38,7 +38,12 @@ IDLE_TIMEOUT=5
 HEAD_TIMEOUT=8
 CERTS="a" base_config "$T/c.ini" "$(printf 'max_connections = %s\ntls_handshake_timeout_secs = %s\nidle_timeout_secs = %s\nheader_timeout_secs = %s' \
 	"$MAXCONN" "$HS_TIMEOUT" "$IDLE_TIMEOUT" "$HEAD_TIMEOUT")"
+# The slowloris connections all come from 127.0.0.1: the per-address cap
+# (t_connlimit.sh) is off here so that the head deadline alone is tested.
 cat >>"$T/c.ini" <<EOT
+[limits]
+max_connections_per_ip = 0
+
 [site a.test]
 upstream = 127.0.0.1:$UP_PORT
 EOT
