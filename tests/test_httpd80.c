@@ -11,8 +11,9 @@
 #include "server.h"
 #include "unit.h"
 
-/* The listener shares the server's connection accounting; these tests do
- * not start a daemon, so the hooks are never called. */
+/* The listener shares the server's connection accounting, snapshots and
+ * rate limiter; these tests do not start a daemon, so the hooks are never
+ * called. */
 enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
 				     socklen_t addrlen)
 {
@@ -32,11 +33,21 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 	(void)toe;
 }
 
-int server_admit(void *ud, int take)
+struct snapshot *server_snapshot(struct server *srv)
 {
-	(void)ud;
-	(void)take;
-	return 1;
+	(void)srv;
+	return NULL;
+}
+
+void snapshot_put(struct snapshot *s)
+{
+	(void)s;
+}
+
+struct ratelimit *server_ratelimit(struct server *srv)
+{
+	(void)srv;
+	return NULL;
 }
 
 void server_head_expect(struct server *srv, struct MHD_Connection *conn,
