@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #include "config.h"
-#include "httpd80.h"
+#include "challenge.h"
 #include "tls.h"
 
 struct acme;

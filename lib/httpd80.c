@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
- * httpd80: the plain HTTP listener (SPEC F7) and the ACME challenge map.
+ * httpd80: the plain HTTP listener (SPEC F7).
  * Owns one libmicrohttpd daemon in poll mode with one internal thread:
  * every request is answered at once from memory (a token, a redirect or
  * an error), so one thread, small pools and short timeouts are enough.
  * Threads: the daemon's thread runs the callbacks below; the main thread
- * starts and stops it; the ACME thread writes the challenge map, which is
- * the only state shared with it (under the map's mutex).
+ * starts and stops it; the ACME thread writes the challenge map
+ * (challenge.c), which is the only state shared with it (under the map's
+ * mutex).
  * The Location header is assembled only from a Host that passed
  * config_normalize_host and a request-target of printable ASCII, so no
  * client byte can split a header or point the redirect elsewhere.
@@ -32,114 +33,6 @@
 #define CHALLENGE_PREFIX "/.well-known/acme-challenge/"
 #define HTTPD80_MEMORY (16 * 1024)
 #define HTTPD80_TIMEOUT_SECS 10
-
-/* ---- challenge map ---- */
-
-struct challenge_entry {
-	char *token;
-	char *key_auth;
-};
-
-struct challenge_map {
-	pthread_mutex_t mu;
-	struct challenge_entry e[CHALLENGE_MAP_MAX];
-	size_t n;
-};
-
-struct challenge_map *challenge_map_new(void)
-{
-	struct challenge_map *m = calloc(1, sizeof(*m));
-
-	if (m != NULL)
-		pthread_mutex_init(&m->mu, NULL);
-	return m;
-}
-
-void challenge_map_free(struct challenge_map *m)
-{
-	size_t i;
-
-	if (m == NULL)
-		return;
-	for (i = 0; i < m->n; i++) {
-		free(m->e[i].token);
-		free(m->e[i].key_auth);
-	}
-	pthread_mutex_destroy(&m->mu);
-	free(m);
-}
-
-int challenge_map_set(struct challenge_map *m, const char *token,
-		      const char *key_auth)
-{
-	char *t = strdup(token), *k = strdup(key_auth);
-	size_t i;
-	int rc = -1;
-
-	if (t == NULL || k == NULL)
-		goto out;
-	pthread_mutex_lock(&m->mu);
-	for (i = 0; i < m->n; i++)
-		if (strcmp(m->e[i].token, token) == 0)
-			break;
-	if (i < m->n) {
-		free(m->e[i].key_auth);
-		m->e[i].key_auth = k;
-		free(t);
-		t = k = NULL;
-		rc = 0;
-	} else if (m->n < CHALLENGE_MAP_MAX) {
-		m->e[m->n].token = t;
-		m->e[m->n].key_auth = k;
-		m->n++;
-		t = k = NULL;
-		rc = 0;
-	}
-	pthread_mutex_unlock(&m->mu);
-out:
-	free(t);
-	free(k);
-	return rc;
-}
-
-void challenge_map_del(struct challenge_map *m, const char *token)
-{
-	size_t i;
-
-	pthread_mutex_lock(&m->mu);
-	for (i = 0; i < m->n; i++) {
-		if (strcmp(m->e[i].token, token) != 0)
-			continue;
-		free(m->e[i].token);
-		free(m->e[i].key_auth);
-		m->e[i] = m->e[--m->n];
-		break;
-	}
-	pthread_mutex_unlock(&m->mu);
-}
-
-int challenge_map_get(struct challenge_map *m, const char *token,
-		      size_t token_len, char *out, size_t outsz)
-{
-	size_t i;
-	int rc = -1;
-
-	pthread_mutex_lock(&m->mu);
-	for (i = 0; i < m->n; i++) {
-		const char *t = m->e[i].token;
-
-		if (strlen(t) == token_len &&
-		    memcmp(t, token, token_len) == 0) {
-			if (strlen(m->e[i].key_auth) < outsz) {
-				strcpy(out, m->e[i].key_auth);
-				rc = 0;
-			}
-			break;
-		}
-	}
-	pthread_mutex_unlock(&m->mu);
-	return rc;
-}
 
 /* ---- redirect target ---- */
 

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * httpd80: the plain HTTP listener (SPEC F7) — ACME HTTP-01 answers for
- * live tokens and 301 redirects to HTTPS for everything else — and the
- * challenge token map it shares with the ACME thread.
+ * live tokens (from challenge.h's map) and 301 redirects to HTTPS for
+ * everything else.
  */
 #ifndef AP_HTTPD80_H
 #define AP_HTTPD80_H
 
 #include <stddef.h>
 
+#include "challenge.h"
 #include "config.h"
 
 /* Longest request-target the listener accepts (longer: 414). */
@@ -22,25 +23,6 @@
  * addresses are needed to fill its slots, as with the HTTPS defaults
  * (1024 / 128). Browsers open at most 6 connections per host. */
 #define HTTPD80_MAX_CONNS_PER_IP (HTTPD80_MAX_CONNS / 8)
-/* Most tokens published at once (one per authorization in flight). */
-#define CHALLENGE_MAP_MAX 128
-
-/*
- * The token → key authorization map. Written by the ACME thread, read by
- * the listener's thread; every call takes the map's mutex, so a lookup
- * never sees a half-written entry. Strings are copied.
- */
-struct challenge_map;
-struct challenge_map *challenge_map_new(void);
-void challenge_map_free(struct challenge_map *m);
-/* Publish (or replace) token. Returns 0, or -1 when full / out of memory. */
-int challenge_map_set(struct challenge_map *m, const char *token,
-		      const char *key_auth);
-void challenge_map_del(struct challenge_map *m, const char *token);
-/* Copy token's key authorization into out. Returns 0, -1 if absent. */
-int challenge_map_get(struct challenge_map *m, const char *token,
-		      size_t token_len, char *out, size_t outsz);
-
 struct server_listener;
 struct httpd80;
 

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * Unit tests for httpd80.c: the redirect Location built only from a valid
- * Host and a printable request-target (injection attempts refused), and
- * the challenge token map (set, replace, delete, bounded).
+ * Host and a printable request-target (injection attempts refused).
  */
 #include <stdio.h>
 #include <string.h>
@@ -112,41 +111,8 @@ static void test_location(void)
 	}
 }
 
-static void test_map(void)
-{
-	struct challenge_map *m = challenge_map_new();
-	char out[64], tok[32];
-	int i, full = 0;
-
-	CHECK(m != NULL);
-	if (m == NULL)
-		return;
-	CHECK(challenge_map_get(m, "t1", 2, out, sizeof(out)) < 0);
-	CHECK(challenge_map_set(m, "t1", "t1.thumb") == 0);
-	CHECK(challenge_map_get(m, "t1", 2, out, sizeof(out)) == 0);
-	CHECK_STR(out, "t1.thumb");
-	CHECK(challenge_map_get(m, "t1x", 2, out, sizeof(out)) == 0);
-	CHECK(challenge_map_get(m, "t", 1, out, sizeof(out)) < 0);
-	CHECK(challenge_map_set(m, "t1", "t1.other") == 0);
-	CHECK(challenge_map_get(m, "t1", 2, out, sizeof(out)) == 0);
-	CHECK_STR(out, "t1.other");
-	CHECK(challenge_map_get(m, "t1", 2, out, 4) < 0);
-	challenge_map_del(m, "t1");
-	CHECK(challenge_map_get(m, "t1", 2, out, sizeof(out)) < 0);
-	challenge_map_del(m, "absent");
-	for (i = 0; i < CHALLENGE_MAP_MAX + 5; i++) {
-		snprintf(tok, sizeof(tok), "tok%d", i);
-		if (challenge_map_set(m, tok, "ka") != 0)
-			full++;
-	}
-	CHECK(full == 5);
-	challenge_map_free(m);
-	challenge_map_free(NULL);
-}
-
 int main(void)
 {
 	test_location();
-	test_map();
 	UNIT_DONE();
 }

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * challenge: the ACME HTTP-01 token map (RFC 8555 §8.3) that the ACME
+ * thread writes and the port-80 listener reads.
+ */
+#ifndef AP_CHALLENGE_H
+#define AP_CHALLENGE_H
+
+#include <stddef.h>
+
+/* Most tokens published at once (one per authorization in flight). */
+#define CHALLENGE_MAP_MAX 128
+
+/*
+ * The token → key authorization map. Written by the ACME thread, read by
+ * the listener's thread; every call takes the map's mutex, so a lookup
+ * never sees a half-written entry. Strings are copied.
+ */
+struct challenge_map;
+struct challenge_map *challenge_map_new(void);
+void challenge_map_free(struct challenge_map *m);
+/* Publish (or replace) token. Returns 0, or -1 when full / out of memory. */
+int challenge_map_set(struct challenge_map *m, const char *token,
+		      const char *key_auth);
+void challenge_map_del(struct challenge_map *m, const char *token);
+/* Copy token's key authorization into out. Returns 0, -1 if absent. */
+int challenge_map_get(struct challenge_map *m, const char *token,
+		      size_t token_len, char *out, size_t outsz);
+
+#endif
