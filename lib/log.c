@@ -1,13 +1,37 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
- * log: formatting, escaping and sinks for the event log (SPEC F9).
- * Threads: any thread may call log_event(). The level is an atomic; the
- * file descriptor and sink callback are read under a mutex that is held
- * only around the write, so SIGUSR1 reopen never tears a line.
+ * log: formatting, escaping and sinks for the event log (SPEC F9), and the
+ * non-blocking stdout sink (issue 13).
+ * Owns: the level, the file sink (log_fd, log_path), the callback sink,
+ * and the stdout state (out_*: how descriptor 1 is written, a private
+ * descriptor for it, the unwritten remainder of one line, the count of
+ * dropped lines). Must not touch: signal dispositions or masks, and the
+ * flags of descriptor 1 (its open file description is shared with the
+ * shell or service manager that started us).
+ * Threads: any thread may call log_event(). The level is an atomic;
+ * everything else is read and written under log_mu, which is held only
+ * around the writes of one line, so SIGUSR1 reopen never tears a line.
+ *
+ * Why stdout is written without blocking, and how: if nobody reads our
+ * stdout (journald stalled, a `| tee` stopped), blocking writes would stop
+ * every thread that logs, and every request logs. Setting O_NONBLOCK on
+ * descriptor 1 would change it for every process sharing it, so a pipe or
+ * a terminal is reopened through /proc/self/fd/1 as a private
+ * non-blocking file description, and a socket (journald's stream) is
+ * written with send(MSG_DONTWAIT | MSG_NOSIGNAL). A line the sink has no
+ * room for is dropped and counted; LOG_DROPPED reports the count when
+ * lines get through again. A writer thread with a queue was not chosen: it
+ * would add a wakeup per line on the request path, still need a bound and
+ * a drop rule when the queue fills, and lose what is queued at exit; here
+ * nothing is queued but the remainder of one partly written line.
+ * A pipe whose reader is gone gives EPIPE, and SIGPIPE, which the daemon
+ * ignores (bin/reverse-proxy.c); an embedder that keeps the default
+ * disposition dies of it, as it would from its own write to that pipe.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -18,16 +42,37 @@
 #include <time.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
 
+_Static_assert(LOG_LINE_MAX + 1 <= PIPE_BUF,
+	       "a line with its newline must fit one atomic pipe write");
+
+/* How descriptor 1 is written. */
+enum out_kind {
+	OUT_UNSET,    /* not classified yet: at the first line */
+	OUT_BLOCKING, /* write(2) to fd 1: a regular file, /dev/null, … */
+	OUT_PRIVATE,  /* write(2) to out_fd, a non-blocking reopen of fd 1 */
+	OUT_SOCKET,   /* send(2) to fd 1 with MSG_DONTWAIT */
+};
+
 static atomic_int log_level_cur = LOG_LEVEL_INFO;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+/* All of the following under log_mu. */
 static int log_fd = -1;
 static char *log_path;
 static log_sink_fn log_sink;
 static void *log_sink_ud;
+static enum out_kind out_kind = OUT_UNSET;
+static int out_fd = -1;
+/* The unwritten end of the last line a socket or terminal took in part:
+ * finished before any other line is written, so lines are never glued. */
+static char out_pend[PIPE_BUF];
+static size_t out_pend_off, out_pend_len;
+/* Lines not written to stdout since the last LOG_DROPPED. */
+static unsigned long long out_dropped;
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG",
 					  "TRACE"};
@@ -226,26 +271,31 @@ void log_mhd(void *cls, const char *fm, va_list ap)
 		  "message", msg, LOG_END);
 }
 
-void log_event(enum log_level level, const char *event, ...)
+/* Build one line into line[0..size-1]: at most size - 1 bytes, so that
+ * line[returned length] is free for the newline (or the NUL the callback
+ * sink gets). size >= 32. */
+static size_t format_line(char *line, size_t size, enum log_level level,
+			  const char *event, va_list ap)
 {
-	char line[LOG_LINE_MAX + 1];
-	size_t n, cap = LOG_LINE_MAX; /* leave room for '\n' */
-	va_list ap;
+	size_t n, cap = size; /* log_escape() keeps one byte for its NUL */
 	const char *key;
+	int w;
 
-	if (!log_enabled(level))
-		return;
 	n = format_time(line, cap);
-	n += (size_t)snprintf(line + n, cap - n, " %s %s",
-			      level_names[level], event);
-	va_start(ap, event);
+	w = snprintf(line + n, cap - n, " %s %s", level_names[level], event);
+	if (w < 0)
+		w = 0;
+	n += (size_t)w;
+	if (n > cap - 1) /* an event name too long for the line: cut */
+		n = cap - 1;
 	while ((key = va_arg(ap, const char *)) != NULL) {
 		const char *val = va_arg(ap, const char *);
 		size_t klen = strlen(key);
 
 		if (val == NULL)
 			val = "-";
-		if (n + klen + 4 >= cap)
+		/* ' ', the key, '=', and at least "" with the NUL */
+		if (n + klen + 5 > cap)
 			break;
 		line[n++] = ' ';
 		memcpy(line + n, key, klen);
@@ -253,6 +303,165 @@ void log_event(enum log_level level, const char *event, ...)
 		line[n++] = '=';
 		n += log_escape(val, strlen(val), line + n, cap - n);
 	}
+	return n;
+}
+
+static size_t format_event(char *line, size_t size, enum log_level level,
+			   const char *event, ...) __attribute__((sentinel));
+static size_t format_event(char *line, size_t size, enum log_level level,
+			   const char *event, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, event);
+	n = format_line(line, size, level, event, ap);
+	va_end(ap);
+	return n;
+}
+
+/* Decide how to write descriptor 1 (under log_mu, at the first line). */
+static void out_classify(void)
+{
+	struct stat st;
+
+	out_kind = OUT_BLOCKING;
+	if (fstat(STDOUT_FILENO, &st) != 0)
+		return; /* closed: the writes fail as they always did */
+	if (S_ISSOCK(st.st_mode)) {
+		out_kind = OUT_SOCKET;
+	} else if (S_ISFIFO(st.st_mode) ||
+		   (S_ISCHR(st.st_mode) && isatty(STDOUT_FILENO))) {
+		/* A new open file description of the same pipe or terminal:
+		 * its O_NONBLOCK is ours alone. Without /proc, for a pipe or
+		 * terminal of another user (EACCES) or a FIFO whose reader is
+		 * gone (ENXIO), stdout stays blocking. */
+		out_fd = open("/proc/self/fd/1",
+			      O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		if (out_fd >= 0)
+			out_kind = OUT_PRIVATE;
+	}
+}
+
+/* One write that does not block (under log_mu): bytes taken, or -1. */
+static ssize_t out_try(const char *buf, size_t len)
+{
+	ssize_t w;
+
+	do {
+		if (out_kind == OUT_SOCKET)
+			w = send(STDOUT_FILENO, buf, len,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			w = write(out_fd, buf, len);
+	} while (w < 0 && errno == EINTR);
+	return w;
+}
+
+/* Try to finish the pending remainder (under log_mu); 1 if none is left. */
+static int out_flush_pending(void)
+{
+	ssize_t w;
+
+	if (out_pend_len == 0)
+		return 1;
+	w = out_try(out_pend + out_pend_off, out_pend_len);
+	if (w <= 0)
+		return 0;
+	out_pend_off += (size_t)w;
+	out_pend_len -= (size_t)w;
+	return out_pend_len == 0;
+}
+
+/* Write whole lines, len <= PIPE_BUF, to the non-blocking stdout (under
+ * log_mu, nothing pending): 1 if they are written or their remainder is
+ * now pending, 0 if the sink took none of it. A pipe takes at most
+ * PIPE_BUF bytes whole or not at all; a socket or terminal may take part. */
+static int out_line(const char *line, size_t len)
+{
+	ssize_t w = out_try(line, len);
+
+	if (w <= 0)
+		return 0;
+	if ((size_t)w < len) {
+		out_pend_off = 0;
+		out_pend_len = len - (size_t)w;
+		memcpy(out_pend, line + w, out_pend_len);
+	}
+	return 1;
+}
+
+/* After drops, with nothing pending (under log_mu): write LOG_DROPPED and
+ * the line. Formatted like any other event and written whatever the level:
+ * it is what says lines are missing. Not through log_event(): we hold
+ * log_mu. Returns 1 if the line was written (or is pending). */
+static int out_dropped_then(const char *line, size_t len)
+{
+	static char both[PIPE_BUF]; /* under log_mu */
+	char d[96], num[24];
+	size_t dn;
+	int took;
+
+	snprintf(num, sizeof(num), "%llu", out_dropped);
+	dn = format_event(d, sizeof(d), LOG_LEVEL_WARN, "LOG_DROPPED", "n", num,
+			  LOG_END);
+	d[dn++] = '\n';
+	if (dn + len <= sizeof(both)) {
+		/* One write: a pipe takes both or neither, so a sink that has
+		 * room for the short report but not for the line does not get
+		 * a LOG_DROPPED per dropped line. */
+		memcpy(both, d, dn);
+		memcpy(both + dn, line, len);
+		took = out_line(both, dn + len);
+	} else {
+		took = out_line(d, dn);
+		if (took)
+			took = 2;
+	}
+	if (!took)
+		return 0;
+	out_dropped = 0;
+	if (log_fd >= 0)
+		write_all(log_fd, d, dn);
+	if (took == 2 && (out_pend_len > 0 || !out_line(line, len)))
+		return 0;
+	return 1;
+}
+
+static void write_sinks(const char *line, size_t len)
+{
+	int done;
+
+	if (out_kind == OUT_UNSET)
+		out_classify();
+	if (out_kind == OUT_BLOCKING) {
+		write_all(STDOUT_FILENO, line, len);
+	} else {
+		/* The rest of a line taken in part comes first; while it
+		 * cannot be finished, new lines are dropped. */
+		if (!out_flush_pending())
+			done = 0;
+		else if (out_dropped > 0)
+			done = out_dropped_then(line, len);
+		else
+			done = out_line(line, len);
+		if (!done)
+			out_dropped++;
+	}
+	if (log_fd >= 0)
+		write_all(log_fd, line, len);
+}
+
+void log_event(enum log_level level, const char *event, ...)
+{
+	char line[LOG_LINE_MAX + 1];
+	size_t n;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, event);
+	n = format_line(line, sizeof(line), level, event, ap);
 	va_end(ap);
 
 	pthread_mutex_lock(&log_mu);
@@ -261,10 +470,21 @@ void log_event(enum log_level level, const char *event, ...)
 		log_sink(log_sink_ud, level, event, line, n);
 	} else {
 		line[n++] = '\n';
-		write_all(STDOUT_FILENO, line, n);
-		if (log_fd >= 0)
-			write_all(log_fd, line, n);
+		write_sinks(line, n);
 	}
+	pthread_mutex_unlock(&log_mu);
+}
+
+void log_stdout_reset(void)
+{
+	pthread_mutex_lock(&log_mu);
+	if (out_fd >= 0)
+		close(out_fd);
+	out_fd = -1;
+	out_kind = OUT_UNSET;
+	out_pend_off = 0;
+	out_pend_len = 0;
+	out_dropped = 0;
 	pthread_mutex_unlock(&log_mu);
 }
 

@@ -4,6 +4,12 @@
  * Callable from every thread: each line is built in a local buffer and
  * written with one write(2) per sink. Values are escaped so that no byte a
  * client controls can start a new line or forge a field.
+ * Writing to stdout never blocks the caller when stdout is a pipe, a
+ * terminal or a socket (issue 13; a pipe or terminal only where
+ * /proc/self/fd/1 can be opened): a line the reader has no room for is
+ * dropped and counted, and a `WARN LOG_DROPPED n=COUNT` line reports the
+ * count once stdout takes lines again. The file sink is written blocking
+ * and gets every line.
  */
 #ifndef AP_LOG_H
 #define AP_LOG_H
@@ -13,8 +19,12 @@
 
 #include "config.h"
 
-/* Longest line written; longer values are truncated (marked with "…"). */
-#define LOG_LINE_MAX 4096
+/* Longest line, without its newline; longer values are truncated (a
+ * quoted value is closed, fields that no longer fit are left out). A line
+ * with its newline fits in PIPE_BUF (4096 on Linux), so one write(2) to a
+ * pipe puts all of it or nothing: lines from different threads or
+ * processes are never torn or glued together. */
+#define LOG_LINE_MAX 4095
 
 /* Receives every formatted line (without the trailing newline) instead of
  * the default sinks when set; used by the library API. */
@@ -30,6 +40,11 @@ void log_set_sink(log_sink_fn fn, void *ud);
  * Returns 0 or -1 with errno set. */
 int log_open_file(const char *path);
 int log_reopen(void);
+/* For tests (tests/test_log.c) and for a process that points descriptor 1
+ * elsewhere after the first line: forget how stdout was classified, close
+ * the private descriptor opened for it, discard a pending remainder and
+ * reset the count of dropped lines. The next line classifies stdout anew. */
+void log_stdout_reset(void);
 
 /*
  * Log one event. Arguments after event are key, value pairs of strings

@@ -146,6 +146,8 @@ base_config() {
 		done
 		echo "[logging]"
 		echo "level = ${LOG_LEVEL:-info}"
+		# LOG_FILE=PATH adds the file sink (t_log_stall.sh).
+		[ -n "${LOG_FILE:-}" ] && echo "file = $LOG_FILE"
 		echo
 		# Tests send many requests from 127.0.0.1; the limiter itself is
 		# tested in t_ratelimit.sh, which sets TEST_RATE_LIMIT=0 and
