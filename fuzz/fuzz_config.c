@@ -4,6 +4,7 @@
  * Built with libFuzzer (-fsanitize=fuzzer) or with replay.c for make check.
  */
 #include "config.h"
+#include "router.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	if (config_load_string(text, "fuzz.ini", 0, NULL, NULL, &cfg) == 0) {
 		if (cfg->n_sites > 0)
-			(void)config_find_site(cfg, cfg->sites[0].host);
+			(void)router_find_site(cfg, cfg->sites[0].host);
 		config_free(cfg);
 	}
 	free(text);

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "headers.h"
+#include "host.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,9 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)headers_check_done(&f);
 	if (f.host != NULL)
-		(void)config_normalize_host(f.host, f.host_len, host,
+		(void)host_normalize(f.host, f.host_len, host,
 					    sizeof(host));
-	(void)config_normalize_host((const char *)data, size, host,
+	(void)host_normalize((const char *)data, size, host,
 				    sizeof(host));
 	free(buf);
 	return 0;

@@ -3,7 +3,7 @@
  * Fuzz target: routing by Host. The input is a Host header value (or, when
  * it starts with http:// or https://, an absolute-form request-target) from
  * any client; it goes through the same steps as proxy.c: absolute-form
- * authority, config_normalize_host into a 256-byte buffer, config_find_site
+ * authority, host_normalize into a 256-byte buffer, router_find_site
  * over a fixed configuration with several sites. Properties: a normalized
  * host is lower-case ASCII without port or trailing dot, normalizing it
  * again is the identity, and a site is found only for its exact name.
@@ -15,6 +15,8 @@
 
 #include "config.h"
 #include "headers.h"
+#include "host.h"
+#include "router.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -56,7 +58,7 @@ static void check_host(const char *h, size_t hlen)
 
 	/* fuzz/corpus/route/nul-in-brackets: "[::1\0\n]" was accepted
 	 * (inet_pton stopped at the NUL) and normalized to "[::1" */
-	if (config_normalize_host(h, hlen, host, sizeof(host)) != 0)
+	if (host_normalize(h, hlen, host, sizeof(host)) != 0)
 		return;
 	n = strlen(host);
 	if (n == 0 || n >= sizeof(host) || host[n - 1] == '.')
@@ -69,7 +71,7 @@ static void check_host(const char *h, size_t hlen)
 		if (c == ':' && host[0] != '[')
 			abort(); /* a port survived */
 	}
-	if (config_normalize_host(host, n, again, sizeof(again)) != 0 ||
+	if (host_normalize(host, n, again, sizeof(again)) != 0 ||
 	    strcmp(host, again) != 0)
 		abort();
 	/* Host names are case-insensitive: upper case routes the same. */
@@ -77,10 +79,10 @@ static void check_host(const char *h, size_t hlen)
 		upper[i] = (char)(host[i] >= 'a' && host[i] <= 'z' ?
 					  host[i] - 'a' + 'A' :
 					  host[i]);
-	if (config_normalize_host(upper, n, again, sizeof(again)) != 0 ||
+	if (host_normalize(upper, n, again, sizeof(again)) != 0 ||
 	    strcmp(host, again) != 0)
 		abort();
-	site = config_find_site(cfg, host);
+	site = router_find_site(cfg, host);
 	if (site != NULL && strcmp(site->host, host) != 0)
 		abort();
 	for (i = 0; i < cfg->n_sites; i++)

@@ -3,12 +3,15 @@
  * config.c: the INI contract of SPEC.md read into a validated, immutable
  * struct config. Owns the line-counting reader that feeds inih (Debian's
  * inih 55 gives its handler no line numbers and silently splits lines
- * longer than INI_MAX_LINE), every default, every validation rule, host
- * normalization, and the cert/key match check used by --validate.
+ * longer than INI_MAX_LINE), every default, every validation rule, and
+ * the cert/key match check used by --validate. Host names go through
+ * host.c, the same rule the requests use.
  * No global state: any thread may load or free its own configs; a loaded
  * config is only read afterwards.
  */
 #include "config.h"
+#include "host.h"
+#include "router.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,7 +35,6 @@
 #define CONFIG_MAX_CERTS 1024
 #define CONFIG_MAX_DOMAINS 1024
 #define CONFIG_MAX_WORKERS 64
-#define CONFIG_MAX_HOST 253
 
 #define ACME_PRODUCTION "https://acme-v02.api.letsencrypt.org/directory"
 #define ACME_STAGING "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -256,11 +258,6 @@ static int is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static char to_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
 /* Strict unsigned decimal: digits only, no sign, no overflow. */
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -292,109 +289,6 @@ static int parse_bool(const char *s, int *out)
 	else
 		return -1;
 	return 0;
-}
-
-/* Letters, digits, '-', '_', dots between non-empty labels. */
-static int name_ok(const char *s, size_t n)
-{
-	size_t i, label = 0;
-
-	if (n == 0 || n > CONFIG_MAX_HOST)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '.') {
-			if (label == 0)
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      is_digit(c) || c == '-' || c == '_'))
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return label > 0;
-}
-
-/* ":digits" with a value of at most 65535. */
-static int port_suffix_ok(const char *s, size_t n)
-{
-	unsigned v = 0;
-	size_t i;
-
-	if (n < 2 || n > 6 || s[0] != ':')
-		return 0;
-	for (i = 1; i < n; i++) {
-		if (!is_digit(s[i]))
-			return 0;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	return v <= 65535;
-}
-
-/* The text between brackets must be an IPv6 address (no zone). */
-static int ipv6_ok(const char *s, size_t n)
-{
-	char tmp[INET6_ADDRSTRLEN];
-	struct in6_addr a;
-
-	/* inet_pton stops at a NUL: "[::1\0junk]" must not pass */
-	if (n == 0 || n >= sizeof(tmp) || memchr(s, '\0', n) != NULL)
-		return 0;
-	memcpy(tmp, s, n);
-	tmp[n] = '\0';
-	return inet_pton(AF_INET6, tmp, &a) == 1;
-}
-
-int config_normalize_host(const char *in, size_t inlen, char *out,
-			  size_t outsz)
-{
-	const char *end;
-	size_t hlen, i;
-
-	if (in == NULL || out == NULL || inlen == 0)
-		return -1;
-	if (in[0] == '[') {
-		end = memchr(in, ']', inlen);
-		if (end == NULL)
-			return -1;
-		hlen = (size_t)(end - in) + 1;
-		if (!ipv6_ok(in + 1, hlen - 2))
-			return -1;
-		if (hlen < inlen && !port_suffix_ok(end + 1, inlen - hlen))
-			return -1;
-	} else {
-		end = memchr(in, ':', inlen);
-		hlen = end ? (size_t)(end - in) : inlen;
-		if (end && !port_suffix_ok(end, inlen - hlen))
-			return -1;
-		if (hlen > 0 && in[hlen - 1] == '.')
-			hlen--;
-		if (!name_ok(in, hlen))
-			return -1;
-	}
-	if (hlen >= outsz)
-		return -1;
-	for (i = 0; i < hlen; i++)
-		out[i] = to_lower(in[i]);
-	out[hlen] = '\0';
-	return 0;
-}
-
-const struct config_site *config_find_site(const struct config *cfg,
-					   const char *host)
-{
-	size_t i;
-
-	if (cfg == NULL || host == NULL)
-		return NULL;
-	for (i = 0; i < cfg->n_sites; i++)
-		if (strcmp(cfg->sites[i].host, host) == 0)
-			return &cfg->sites[i];
-	return NULL;
 }
 
 const char *config_log_level_name(enum log_level l)
@@ -444,7 +338,7 @@ static const char *parse_upstream(struct parse *p, const char *v, char **host,
 	if (v[0] == '[') {
 		const char *rb = strchr(v, ']');
 
-		if (rb == NULL || !ipv6_ok(v + 1, (size_t)(rb - v) - 1))
+		if (rb == NULL || !host_ipv6_ok(v + 1, (size_t)(rb - v) - 1))
 			return "invalid IPv6 address";
 		if (rb[1] != ':')
 			return "a port is required";
@@ -459,7 +353,7 @@ static const char *parse_upstream(struct parse *p, const char *v, char **host,
 			return "IPv6 addresses need brackets: [addr]:port";
 		hs = v;
 		hn = (size_t)(colon - v);
-		if (!name_ok(hs, hn))
+		if (!host_name_ok(hs, hn))
 			return "invalid host";
 	}
 	if (parse_u64(colon + 1, 1, 65535, &pv) < 0)
@@ -552,7 +446,7 @@ static void open_section(struct parse *p, const char *text, size_t n)
 	}
 
 	if (s == SECT_SITE) {
-		char host[CONFIG_MAX_HOST + 3];
+		char host[HOST_MAX + 3];
 		struct config_site *site;
 		int has_port = 0;
 
@@ -569,7 +463,7 @@ static void open_section(struct parse *p, const char *text, size_t n)
 			     (int)an, arg);
 			return;
 		}
-		if (config_normalize_host(arg, an, host, sizeof(host)) < 0) {
+		if (host_normalize(arg, an, host, sizeof(host)) < 0) {
 			diag(p, 1, p->lineno, "invalid site host '%.*s'",
 			     (int)an, arg);
 			return;
@@ -759,7 +653,7 @@ static void add_domains(struct parse *p, const char *value)
 	while (*s != '\0' && !p->oom) {
 		const char *e = strchr(s, ',');
 		size_t n = e ? (size_t)(e - s) : strlen(s);
-		char host[CONFIG_MAX_HOST + 3];
+		char host[HOST_MAX + 3];
 		char **slot;
 		size_t i;
 		unsigned *lines;
@@ -771,7 +665,7 @@ static void add_domains(struct parse *p, const char *value)
 		if (n == 0)
 			goto next;
 		if (memchr(s, ':', n) != NULL || s[0] == '[' ||
-		    config_normalize_host(s, n, host, sizeof(host)) < 0) {
+		    host_normalize(s, n, host, sizeof(host)) < 0) {
 			diag(p, 1, p->lineno,
 			     "invalid acme_domains entry '%.*s'", (int)n, s);
 			goto next;
@@ -1222,7 +1116,7 @@ static void finish_acme(struct parse *p)
 	if (cfg->acme_contact == NULL && p->contact_line == 0)
 		diag(p, 1, tls_line, "acme mode needs acme_contact in [tls]");
 	for (i = 0; i < cfg->n_acme_domains; i++)
-		if (config_find_site(cfg, cfg->acme_domains[i]) == NULL)
+		if (router_find_site(cfg, cfg->acme_domains[i]) == NULL)
 			diag(p, 0, p->domain_lines[i],
 			     "acme_domains entry %s has no [site %s]",
 			     cfg->acme_domains[i], cfg->acme_domains[i]);

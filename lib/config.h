@@ -113,16 +113,6 @@ int config_load_string(const char *text, const char *name, int check_files,
 		       config_diag_fn diag, void *ud, struct config **out);
 void config_free(struct config *cfg);
 
-/* Lower-cases, strips a :port and one trailing dot, and checks the
- * characters of a host name (letters, digits, '-', '.', or a bracketed IPv6
- * literal). Writes at most outsz bytes incl. NUL. Returns 0 or -1. Shared
- * with the router so config and requests normalize the same way. */
-int config_normalize_host(const char *in, size_t inlen, char *out,
-			  size_t outsz);
-
-const struct config_site *config_find_site(const struct config *cfg,
-					   const char *host);
-
 const char *config_log_level_name(enum log_level l);
 
 #endif

@@ -9,7 +9,7 @@
  * (challenge.c), which is the only state shared with it (under the map's
  * mutex).
  * The Location header is assembled only from a Host that passed
- * config_normalize_host and a request-target of printable ASCII, so no
+ * host_normalize and a request-target of printable ASCII, so no
  * client byte can split a header or point the redirect elsewhere.
  */
 #include <errno.h>
@@ -25,6 +25,7 @@
 
 #include "acceptor.h"
 #include "addrkey.h"
+#include "host.h"
 #include "httpd80.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -69,7 +70,7 @@ int httpd80_location(const char *host, size_t host_len, const char *target,
 		return -1; /* authority-form, asterisk-form, garbage */
 	}
 	if (host == NULL ||
-	    config_normalize_host(host, host_len, name, sizeof(name)) != 0)
+	    host_normalize(host, host_len, name, sizeof(name)) != 0)
 		return -1;
 	if (https_port != 443)
 		snprintf(port, sizeof(port), ":%u", https_port);

@@ -13,9 +13,11 @@
 
 #include "addrkey.h"
 #include "headers.h"
+#include "host.h"
 #include "log.h"
 #include "proxy.h"
 #include "ratelimit.h"
+#include "router.h"
 #include "server.h"
 #include "upstream.h"
 
@@ -349,7 +351,7 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 		hlen = scan.f.host_len;
 	}
 	if (hv == NULL ||
-	    config_normalize_host(hv, hlen, x->host, sizeof(x->host)) != 0) {
+	    host_normalize(hv, hlen, x->host, sizeof(x->host)) != 0) {
 		snprintf(x->host, sizeof(x->host), "-");
 		return respond_plain(x, 400);
 	}
@@ -357,7 +359,7 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	cfg = x->snap->cfg;
 	if (!rate_allowed(x, cfg))
 		return respond_plain(x, 429);
-	x->site = config_find_site(cfg, x->host);
+	x->site = router_find_site(cfg, x->host);
 	if (x->site == NULL)
 		return respond_plain(x, 404);
 

@@ -5,6 +5,8 @@
  * normalization, manual-mode cert/key checks with throwaway keys.
  */
 #include "config.h"
+#include "host.h"
+#include "router.h"
 #include "unit.h"
 
 #include <stdarg.h>
@@ -181,7 +183,7 @@ static void test_full(void)
 	CHECK(cfg->rl_eviction_age_secs == 4);
 	CHECK(cfg->body_limit_bytes == 0);
 	CHECK(cfg->n_sites == 2);
-	s = config_find_site(cfg, "git.alk.dev");
+	s = router_find_site(cfg, "git.alk.dev");
 	CHECK(s != NULL);
 	if (s != NULL) {
 		CHECK_STR(s->upstream_host, "::1");
@@ -192,11 +194,11 @@ static void test_full(void)
 		CHECK(s->read_timeout_secs == 3);
 		CHECK(s->line == 30);
 	}
-	s = config_find_site(cfg, "alk.dev");
+	s = router_find_site(cfg, "alk.dev");
 	CHECK(s != NULL && s->line == 36);
-	CHECK(config_find_site(cfg, "ALK.dev") == NULL); /* caller normalizes */
-	CHECK(config_find_site(cfg, "other.dev") == NULL);
-	CHECK(config_find_site(NULL, "alk.dev") == NULL);
+	CHECK(router_find_site(cfg, "ALK.dev") == NULL); /* caller normalizes */
+	CHECK(router_find_site(cfg, "other.dev") == NULL);
+	CHECK(router_find_site(NULL, "alk.dev") == NULL);
 	config_free(cfg);
 }
 
@@ -519,16 +521,16 @@ static void test_normalize(void)
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		memset(out, 0, sizeof(out));
-		CHECK(config_normalize_host(ok[i].in, strlen(ok[i].in), out,
+		CHECK(host_normalize(ok[i].in, strlen(ok[i].in), out,
 					    sizeof(out)) == 0);
 		CHECK_STR(out, ok[i].out);
 	}
 	/* a NUL inside brackets (found by fuzz_route): inet_pton would stop
 	 * at it and "[::1" plus junk would be returned */
-	CHECK(config_normalize_host("[::1\0\n]", 7, out, sizeof(out)) == -1);
-	CHECK(config_normalize_host("a\0b", 3, out, sizeof(out)) == -1);
+	CHECK(host_normalize("[::1\0\n]", 7, out, sizeof(out)) == -1);
+	CHECK(host_normalize("a\0b", 3, out, sizeof(out)) == -1);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int r = config_normalize_host(bad[i], strlen(bad[i]), out,
+		int r = host_normalize(bad[i], strlen(bad[i]), out,
 					      sizeof(out));
 
 		if (r != -1)
@@ -536,20 +538,20 @@ static void test_normalize(void)
 		CHECK(r == -1);
 	}
 	/* Not NUL-terminated input: only inlen bytes count. */
-	CHECK(config_normalize_host("abc.def", 3, out, sizeof(out)) == 0);
+	CHECK(host_normalize("abc.def", 3, out, sizeof(out)) == 0);
 	CHECK_STR(out, "abc");
-	CHECK(config_normalize_host("a\0b", 3, out, sizeof(out)) == -1);
-	CHECK(config_normalize_host("abcd", 4, small, sizeof(small)) == -1);
-	CHECK(config_normalize_host("abc", 3, small, sizeof(small)) == 0);
-	CHECK(config_normalize_host("abc", 3, out, 0) == -1);
+	CHECK(host_normalize("a\0b", 3, out, sizeof(out)) == -1);
+	CHECK(host_normalize("abcd", 4, small, sizeof(small)) == -1);
+	CHECK(host_normalize("abc", 3, small, sizeof(small)) == 0);
+	CHECK(host_normalize("abc", 3, out, 0) == -1);
 	/* Length limits: 63 per label, 253 in all. */
 	memset(big, 'a', sizeof(big));
-	CHECK(config_normalize_host(big, 63, out, sizeof(out)) == 0);
-	CHECK(config_normalize_host(big, 64, out, sizeof(out)) == -1);
+	CHECK(host_normalize(big, 63, out, sizeof(out)) == 0);
+	CHECK(host_normalize(big, 64, out, sizeof(out)) == -1);
 	for (i = 63; i < sizeof(big); i += 64)
 		big[i] = '.';
-	CHECK(config_normalize_host(big, 253, out, sizeof(out)) == 0);
-	CHECK(config_normalize_host(big, 254, out, sizeof(out)) == -1);
+	CHECK(host_normalize(big, 253, out, sizeof(out)) == 0);
+	CHECK(host_normalize(big, 254, out, sizeof(out)) == -1);
 }
 
 /* ---- manual mode with real files ---- */
