@@ -30,6 +30,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "server.h"
+#include "snapshot.h"
 
 #define CHALLENGE_PREFIX "/.well-known/acme-challenge/"
 #define HTTPD80_MEMORY (16 * 1024)

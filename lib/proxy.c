@@ -19,6 +19,7 @@
 #include "ratelimit.h"
 #include "router.h"
 #include "server.h"
+#include "snapshot.h"
 #include "upstream.h"
 
 #define BODY_DISCARD_SLACK (1024 * 1024)

@@ -2,7 +2,8 @@
 /*
  * server: owns one proxy instance — the HTTPS libmicrohttpd daemon (poll
  * mode thread pool), the upstream threads, the SNI certificate store and
- * the current config snapshot. Called from the main (embedding) thread;
+ * the current config snapshot (a snapshot.h cell). Called from the main
+ * (embedding) thread;
  * server_snapshot() and server_pick_upstream() from MHD workers.
  */
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include "proxy.h"
 #include "ratelimit.h"
 #include "server.h"
+#include "snapshot.h"
 #include "tls.h"
 #include "upstream.h"
 
@@ -36,8 +38,7 @@
 struct server {
 	struct config *cfg; /* static part: the config the server started with */
 	struct snapshot *static_snap; /* keeps cfg alive across reloads */
-	pthread_mutex_t snap_mu;
-	struct snapshot *snap;
+	struct snapshot_cell snap;    /* the current dynamic config */
 	struct tls_store *tls;
 	struct upstream_pool *ups;
 	struct MHD_Daemon *https;
@@ -84,34 +85,9 @@ static long mono_ms(void)
 	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-static struct snapshot *snapshot_new(struct config *cfg)
-{
-	struct snapshot *s = calloc(1, sizeof(*s));
-
-	if (s == NULL)
-		return NULL;
-	atomic_init(&s->refs, 1);
-	s->cfg = cfg;
-	return s;
-}
-
-void snapshot_put(struct snapshot *s)
-{
-	if (s != NULL && atomic_fetch_sub(&s->refs, 1) == 1) {
-		config_free(s->cfg);
-		free(s);
-	}
-}
-
 struct snapshot *server_snapshot(struct server *srv)
 {
-	struct snapshot *s;
-
-	pthread_mutex_lock(&srv->snap_mu);
-	s = srv->snap;
-	atomic_fetch_add(&s->refs, 1);
-	pthread_mutex_unlock(&srv->snap_mu);
-	return s;
+	return snapshot_cell_get(&srv->snap);
 }
 
 int server_stopping(const struct server *srv)
@@ -157,6 +133,7 @@ int server_create(struct config *cfg, struct server **out, char *err,
 {
 	struct server *srv;
 	struct tls_bundle *b = NULL;
+	struct snapshot *s;
 
 	*out = NULL;
 	srv = calloc(1, sizeof(*srv));
@@ -165,7 +142,7 @@ int server_create(struct config *cfg, struct server **out, char *err,
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}
-	pthread_mutex_init(&srv->snap_mu, NULL);
+	snapshot_cell_init(&srv->snap, NULL);
 	pthread_mutex_init(&srv->conns_mu, NULL);
 	pthread_mutex_init(&srv->reaper_mu, NULL);
 	{
@@ -177,10 +154,10 @@ int server_create(struct config *cfg, struct server **out, char *err,
 		pthread_condattr_destroy(&ca);
 	}
 	srv->cfg = cfg;
-	srv->snap = snapshot_new(cfg);
-	if (srv->snap != NULL) {
-		srv->static_snap = srv->snap;
-		atomic_fetch_add(&srv->snap->refs, 1);
+	s = snapshot_new(cfg);
+	if (s != NULL) {
+		srv->static_snap = snapshot_ref(s);
+		snapshot_cell_set(&srv->snap, s);
 	}
 	srv->tls = tls_store_new();
 	/* A handshake cannot outlive its connection's head deadline (the
@@ -190,8 +167,8 @@ int server_create(struct config *cfg, struct server **out, char *err,
 						      cfg->header_timeout_secs +
 						      10);
 	srv->challenges = challenge_map_new();
-	if (srv->snap == NULL || srv->tls == NULL || srv->challenges == NULL) {
-		if (srv->snap == NULL)
+	if (s == NULL || srv->tls == NULL || srv->challenges == NULL) {
+		if (s == NULL)
 			config_free(cfg);
 		snprintf(err, errsz, "out of memory");
 		goto fail;
@@ -670,7 +647,7 @@ void server_free(struct server *srv)
 	if (srv == NULL)
 		return;
 	server_stop(srv);
-	snapshot_put(srv->snap);
+	snapshot_cell_destroy(&srv->snap);
 	snapshot_put(srv->static_snap);
 	free(srv->static_warned);
 	pthread_mutex_destroy(&srv->conns_mu);
@@ -682,7 +659,6 @@ void server_free(struct server *srv)
 	ratelimit_free(srv->rl);
 	conns_free(srv->https_l.conns);
 	conns_free(srv->http_l.conns);
-	pthread_mutex_destroy(&srv->snap_mu);
 	free(srv);
 }
 
@@ -743,7 +719,7 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 		  size_t errsz)
 {
 	struct tls_bundle *b = NULL;
-	struct snapshot *ns, *old;
+	struct snapshot *ns;
 	char changed[512];
 
 	if (srv->cfg->tls_mode == CONFIG_TLS_MANUAL &&
@@ -760,11 +736,7 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}
-	pthread_mutex_lock(&srv->snap_mu);
-	old = srv->snap;
-	srv->snap = ns;
-	pthread_mutex_unlock(&srv->snap_mu);
-	snapshot_put(old);
+	snapshot_cell_set(&srv->snap, ns);
 	if (b != NULL)
 		tls_store_set(srv->tls, b);
 	log_set_level(newcfg->log_level);

@@ -15,13 +15,6 @@
 
 #include "config.h"
 
-/* An immutable config shared by reference: requests pin the snapshot they
- * started with, so a reload never changes a request in flight. */
-struct snapshot {
-	atomic_int refs;
-	struct config *cfg;
-};
-
 struct server;
 struct conns;
 
@@ -47,8 +40,10 @@ unsigned server_http_port(const struct server *srv);
 void server_stop(struct server *srv);
 void server_free(struct server *srv);
 
-struct snapshot *server_snapshot(struct server *srv); /* new reference */
-void snapshot_put(struct snapshot *s);
+struct snapshot;
+/* A new reference to the current config snapshot (snapshot.h; put it
+ * with snapshot_put). Any thread. */
+struct snapshot *server_snapshot(struct server *srv);
 int server_stopping(const struct server *srv);
 struct upstream *server_pick_upstream(struct server *srv);
 /* The per-address rate-limit table (SPEC F8), shared by every MHD worker;

@@ -38,11 +38,6 @@ struct snapshot *server_snapshot(struct server *srv)
 	return NULL;
 }
 
-void snapshot_put(struct snapshot *s)
-{
-	(void)s;
-}
-
 struct ratelimit *server_ratelimit(struct server *srv)
 {
 	(void)srv;
