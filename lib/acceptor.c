@@ -35,7 +35,8 @@ struct acceptor {
 	int started;
 	int listen_fd;
 	int wake_fd;
-	struct MHD_Daemon *daemon;
+	acceptor_add_fn add;
+	void *add_ud;
 	const char *proto;
 	struct conns *conns;
 	atomic_int stop;
@@ -163,9 +164,7 @@ static int accept_batch(struct acceptor *a)
 		/* Answers are written in one go; waiting for an ACK of the
 		 * previous segment only adds latency. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		/* MHD closes the socket itself if it cannot take it. */
-		if (MHD_add_connection(a->daemon, fd, (struct sockaddr *)&ss,
-				       len) != MHD_YES)
+		if (a->add(a->add_ud, fd, (struct sockaddr *)&ss, len) != 0)
 			conns_release(a->conns, (struct sockaddr *)&ss);
 	}
 }
@@ -202,8 +201,15 @@ static void *acceptor_main(void *arg)
 	return NULL;
 }
 
-int acceptor_start(int listen_fd, struct MHD_Daemon *d, const char *proto,
-		   struct conns *c, struct acceptor **out)
+int acceptor_add_mhd(void *ud, int fd, const struct sockaddr *sa,
+		     socklen_t len)
+{
+	/* MHD closes the socket itself if it cannot take it. */
+	return MHD_add_connection(ud, fd, sa, len) == MHD_YES ? 0 : -1;
+}
+
+int acceptor_start(int listen_fd, acceptor_add_fn add, void *ud,
+		   const char *proto, struct conns *c, struct acceptor **out)
 {
 	struct acceptor *a;
 
@@ -214,7 +220,8 @@ int acceptor_start(int listen_fd, struct MHD_Daemon *d, const char *proto,
 		return -1;
 	}
 	a->listen_fd = listen_fd;
-	a->daemon = d;
+	a->add = add;
+	a->add_ud = ud;
 	a->proto = proto;
 	a->conns = c;
 	a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

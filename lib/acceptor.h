@@ -30,14 +30,25 @@ int acceptor_listen(const struct sockaddr *sa, socklen_t len, int backlog);
 /* Local port of a bound socket, 0 on error. */
 unsigned acceptor_port(int fd);
 
+/* Hands an admitted socket on (to a libmicrohttpd daemon, or to a
+ * worker that adds it to its own): ownership of fd passes, also on
+ * failure. Returns 0, or -1 when it was not taken (the socket is closed
+ * by then, and the acceptor gives the slot back). Acceptor thread. */
+typedef int (*acceptor_add_fn)(void *ud, int fd, const struct sockaddr *sa,
+			       socklen_t len);
+
 /* Start the accept thread for listen_fd (ownership passes to the
  * acceptor, also on failure). Every accepted connection is admitted by
- * conns_admit(c) before MHD sees it, and released again if MHD refuses
- * it; the slot of a connection MHD took is released when MHD reports it
- * closed (server.c). proto names the listener in log lines; c and proto
- * must outlive the acceptor. */
-int acceptor_start(int listen_fd, struct MHD_Daemon *d, const char *proto,
-		   struct conns *c, struct acceptor **out);
+ * conns_admit(c) before it is handed on with add(ud, …), and released
+ * again if add refuses it; the slot of a connection MHD took is released
+ * when MHD reports it closed (server.c). proto names the listener in log
+ * lines; c, ud and proto must outlive the acceptor. */
+int acceptor_start(int listen_fd, acceptor_add_fn add, void *ud,
+		   const char *proto, struct conns *c, struct acceptor **out);
+/* An acceptor_add_fn for a daemon with its own thread(s): ud is the
+ * struct MHD_Daemon. */
+int acceptor_add_mhd(void *ud, int fd, const struct sockaddr *sa,
+		     socklen_t len);
 /* A connection closed somewhere: retry now if accepting is paused for lack
  * of descriptors. Cheap when not paused; any thread. */
 void acceptor_kick(struct acceptor *a);

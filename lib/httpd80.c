@@ -343,7 +343,8 @@ int httpd80_start(const struct config *cfg, struct server_listener *l,
 		MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
 	h->port = acceptor_port(lfd);
 	if (h->d == NULL ||
-	    acceptor_start(lfd, h->d, "http", l->conns, &h->acc) != 0) {
+	    acceptor_start(lfd, acceptor_add_mhd, h->d, "http", l->conns,
+			   &h->acc) != 0) {
 		snprintf(err, errsz, "cannot start the HTTP listener on %s port %u",
 			 cfg->bind_addr, cfg->http_port);
 		if (h->d == NULL)

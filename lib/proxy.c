@@ -21,6 +21,7 @@
 #include "server.h"
 #include "snapshot.h"
 #include "upstream.h"
+#include "worker.h"
 
 #define BODY_DISCARD_SLACK (1024 * 1024)
 
@@ -93,6 +94,7 @@ void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	atomic_init(&x->refs, 1);
 	x->srv = cls;
 	x->conn = conn;
+	x->worker = worker_current();
 	x->resp_size = -1;
 	x->body_size = -1;
 	clock_gettime(CLOCK_MONOTONIC, &x->t_start);

@@ -29,6 +29,7 @@
 struct server;
 struct upstream;
 struct snapshot;
+struct worker;
 
 #define XFER_RING_SIZE (64 * 1024)
 #define XFER_RESP_HEADERS_MAX (64 * 1024)
@@ -46,6 +47,7 @@ struct xfer {
 	struct server *srv;                 /* [ro] */
 	struct upstream *up;                /* [ro] after START */
 	struct MHD_Connection *conn;        /* [ro] */
+	struct worker *worker;              /* [ro] the loop serving conn */
 	struct snapshot *snap;              /* [ro] pinned config */
 	const struct config_site *site;     /* [ro] */
 

@@ -30,6 +30,7 @@
 #include "snapshot.h"
 #include "tls.h"
 #include "upstream.h"
+#include "worker.h"
 
 /* Small per-connection pools: MHD clears the whole pool on every
  * keep-alive request, and it also bounds the request head size. */
@@ -41,7 +42,13 @@ struct server {
 	struct snapshot_cell snap;    /* the current dynamic config */
 	struct tls_store *tls;
 	struct upstream_pool *ups;
-	struct MHD_Daemon *https;
+	/* the HTTPS side: one daemon in external epoll mode per worker
+	 * thread (worker.c), connections handed round-robin by the acceptor */
+	unsigned n_workers;
+	struct MHD_Daemon **https_d;
+	struct worker **workers;
+	atomic_uint next_worker;
+	int running; /* between a successful start and stop */
 	unsigned https_port;
 	atomic_int stopping;
 	/* requests between the URI callback and NOTIFY_COMPLETED */
@@ -259,20 +266,25 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 		unsigned t = cfg->tls_handshake_timeout_secs;
 		const union MHD_ConnectionInfo *ci;
 		struct conn_track *ct = calloc(1, sizeof(*ct));
+		gnutls_session_t session = NULL;
 		int fd = -1;
 
-		/* Each result is used before the next call: libmicrohttpd
+		/* Each result is copied before the next call: libmicrohttpd
 		 * 1.0 reuses one buffer for all of them. */
 		ci = MHD_get_connection_info(conn,
 					     MHD_CONNECTION_INFO_GNUTLS_SESSION);
-		/* The session exists, its handshake has not started (it runs
-		 * on this thread once bytes arrive). */
-		if (ci != NULL && ci->tls_session != NULL)
-			tls_session_setup(ci->tls_session);
+		if (ci != NULL)
+			session = ci->tls_session;
 		ci = MHD_get_connection_info(conn,
 					     MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (ci != NULL)
 			fd = ci->connect_fd;
+		/* The session exists, its handshake has not started (it runs
+		 * on this thread once bytes arrive). */
+		if (session != NULL) {
+			tls_session_setup(session);
+			worker_track(conn, session, fd);
+		}
 
 		/* The slot was taken by the acceptor (conns_admit). */
 		if (ct != NULL && fd >= 0) {
@@ -302,7 +314,12 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		struct conn_track *ct = *socket_context;
 		struct sockaddr_storage peer;
+		const union MHD_ConnectionInfo *ci;
 
+		ci = MHD_get_connection_info(conn,
+					     MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci != NULL)
+			worker_untrack(ci->connect_fd);
 		if (ct != NULL)
 			peer = ct->addr;
 		else
@@ -337,8 +354,10 @@ void server_request_begin(struct server *srv, struct MHD_Connection *conn)
 {
 	struct conn_track *ct = conn_track_of(conn);
 
-	if (ct != NULL)
+	if (ct != NULL) {
 		atomic_store(&ct->busy, 1);
+		worker_served(ct->fd);
+	}
 	atomic_fetch_add(&srv->in_flight, 1);
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 				  srv->cfg->idle_timeout_secs);
@@ -517,14 +536,45 @@ static void acme_http_stop(struct server *srv)
 	srv->http = NULL;
 }
 
+/* The acceptor's hand-off (acceptor_add_fn): the next worker in turn. */
+static int https_add(void *ud, int fd, const struct sockaddr *sa,
+		     socklen_t len)
+{
+	struct server *srv = ud;
+	unsigned i = atomic_fetch_add_explicit(&srv->next_worker, 1,
+					       memory_order_relaxed);
+
+	return worker_add(srv->workers[i % srv->n_workers], fd, sa, len);
+}
+
+/* Stop the HTTPS workers, then their daemons (no connection is left
+ * suspended by then: the transfers were aborted and the workers resume
+ * what they parked), and free both. Main thread. */
+static void https_free(struct server *srv)
+{
+	unsigned i;
+
+	for (i = 0; srv->workers != NULL && i < srv->n_workers; i++)
+		worker_stop(srv->workers[i]);
+	for (i = 0; srv->https_d != NULL && i < srv->n_workers; i++)
+		if (srv->https_d[i] != NULL)
+			MHD_stop_daemon(srv->https_d[i]);
+	for (i = 0; srv->workers != NULL && i < srv->n_workers; i++)
+		worker_free(srv->workers[i]);
+	free(srv->workers);
+	free(srv->https_d);
+	srv->workers = NULL;
+	srv->https_d = NULL;
+}
+
 int server_start(struct server *srv, char *err, size_t errsz)
 {
 	const struct config *cfg = srv->cfg;
 	struct sockaddr_storage ss;
-	unsigned flags;
+	unsigned flags, i;
 	char portbuf[64];
 	socklen_t sslen;
-	int v6, lfd;
+	int v6, lfd, ok;
 
 	if (acceptor_parse_addr(cfg->bind_addr, cfg->https_port, &ss, &sslen,
 				&v6) != 0) {
@@ -555,44 +605,51 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		srv->ups = NULL;
 		return -1;
 	}
-	/* Our acceptor owns the listening socket (see acceptor.c); MHD gets
-	 * connections through MHD_add_connection. Its own limit is set above
-	 * max_connections, which the acceptor enforces across workers. */
-	flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_TLS |
-		MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-		MHD_USE_NO_LISTEN_SOCKET;
+	/* Our acceptor owns the listening socket (see acceptor.c) and hands
+	 * each connection to a worker, which adds it to its own daemon
+	 * (MHD_add_connection) on its own thread. Each daemon's limit is
+	 * set above max_connections, which the acceptor enforces. */
+	flags = MHD_USE_EPOLL | MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
 	if (v6)
 		flags |= MHD_USE_IPv6;
-	srv->https = MHD_start_daemon(
-		flags, 0, server_accept_policy, &srv->https_l, proxy_access, srv,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->workers,
-		MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)(cfg->max_connections * (cfg->workers + 1)),
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_secs,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-		MHD_OPTION_HTTPS_PRIORITIES, tls_priorities,
-		MHD_OPTION_HTTPS_CERT_CALLBACK, tls_cert_callback,
-		MHD_OPTION_URI_LOG_CALLBACK, proxy_uri_log, srv,
-		MHD_OPTION_NOTIFY_COMPLETED, proxy_completed, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "https",
-		MHD_OPTION_STRICT_FOR_CLIENT, 1,
-		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection,
-		&srv->https_l, MHD_OPTION_END);
 	srv->https_port = acceptor_port(lfd);
-	if (srv->https == NULL ||
-	    acceptor_start(lfd, srv->https, "https", srv->https_l.conns,
-			   &srv->https_acc) != 0) {
+	srv->n_workers = cfg->workers;
+	srv->https_d = calloc(srv->n_workers, sizeof(*srv->https_d));
+	srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
+	ok = srv->https_d != NULL && srv->workers != NULL;
+	for (i = 0; ok && i < srv->n_workers; i++) {
+		srv->https_d[i] = MHD_start_daemon(
+			flags, 0, server_accept_policy, &srv->https_l,
+			proxy_access, srv, MHD_OPTION_CONNECTION_LIMIT,
+			(unsigned)cfg->max_connections + 16,
+			MHD_OPTION_CONNECTION_TIMEOUT,
+			(unsigned)cfg->idle_timeout_secs,
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+			(size_t)CONNECTION_MEMORY, MHD_OPTION_HTTPS_PRIORITIES,
+			tls_priorities, MHD_OPTION_HTTPS_CERT_CALLBACK,
+			tls_cert_callback, MHD_OPTION_URI_LOG_CALLBACK,
+			proxy_uri_log, srv, MHD_OPTION_NOTIFY_COMPLETED,
+			proxy_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
+			"https", MHD_OPTION_STRICT_FOR_CLIENT, 1,
+			MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection,
+			&srv->https_l, MHD_OPTION_END);
+		ok = srv->https_d[i] != NULL &&
+		     worker_start(srv->https_d[i], srv->https_l.conns,
+				  &srv->workers[i]) == 0;
+	}
+	if (!ok || acceptor_start(lfd, https_add, srv, "https",
+				  srv->https_l.conns, &srv->https_acc) != 0) {
 		snprintf(err, errsz, "cannot start the HTTPS listener on %s port %u",
 			 cfg->bind_addr, cfg->https_port);
-		if (srv->https == NULL)
+		if (!ok)
 			close(lfd);
-		else
-			MHD_stop_daemon(srv->https);
-		srv->https = NULL;
+		https_free(srv);
 		upstream_pool_stop(srv->ups);
 		srv->ups = NULL;
 		return -1;
 	}
+	srv->running = 1;
 	tls_store_register(srv->tls, srv->https_port);
 	snprintf(portbuf, sizeof(portbuf), v6 ? "[%s]:%u" : "%s:%u",
 		 cfg->bind_addr, srv->https_port);
@@ -613,8 +670,9 @@ int server_start(struct server *srv, char *err, size_t errsz)
 
 void server_stop(struct server *srv)
 {
-	if (srv == NULL || srv->https == NULL)
+	if (srv == NULL || !srv->running)
 		return;
+	srv->running = 0;
 	atomic_store(&srv->stopping, 1);
 	conns_close(srv->https_l.conns);
 	conns_close(srv->http_l.conns);
@@ -630,10 +688,10 @@ void server_stop(struct server *srv)
 
 		nanosleep(&ts, NULL);
 	}
-	MHD_stop_daemon(srv->https);
-	srv->https = NULL;
+	/* No hand-off may race the workers' end. */
 	acceptor_free(srv->https_acc);
 	srv->https_acc = NULL;
+	https_free(srv);
 	upstream_pool_stop(srv->ups);
 	srv->ups = NULL;
 	ratelimit_housekeeper_stop(srv->rl_hk);
@@ -762,7 +820,7 @@ void server_shutdown(struct server *srv, int timeout_secs)
 	char n[16];
 	int left;
 
-	if (srv == NULL || srv->https == NULL)
+	if (srv == NULL || !srv->running)
 		return;
 	if (timeout_secs < 0)
 		timeout_secs = (int)srv->cfg->shutdown_timeout_secs;

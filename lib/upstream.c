@@ -18,6 +18,7 @@
 #include "log.h"
 #include "server.h"
 #include "upstream.h"
+#include "worker.h"
 
 #define EASY_POOL_MAX 64
 
@@ -75,8 +76,10 @@ void upstream_post(struct upstream *u, struct xfer *x, unsigned cmd)
 
 static void resume_conn(struct xfer *x, int need)
 {
-	if (need)
+	if (need) {
 		MHD_resume_connection(x->conn);
+		worker_wake(x->worker);
+	}
 }
 
 static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
