@@ -35,12 +35,13 @@
 
 #define MAX_EVENTS 128
 #define PARK_CHUNK 4096u
-/* Zero timeouts obeyed in a row without any new event before the loop
- * waits BACKOFF_MS: a safety net only (parking keeps stalled handshakes
- * out of MHD's ready list). Legitimate work keeps MHD's timeout at 0 for
- * a run of calls too (a response written a block per call until the
- * socket is full), so the net must be wide, and the wait short. */
-#define ZERO_RUNS_OBEYED 256
+/* Zero timeouts obeyed in a row in which MHD_run moved no byte and no
+ * event arrived, before the loop waits BACKOFF_MS: a safety net only
+ * (parking keeps stalled handshakes out of MHD's ready list). Bytes are
+ * counted by the transport functions below, so a connection that MHD
+ * serves a TLS record per call (a big upload or download keeps MHD's
+ * timeout at 0 all along) is never slowed down. */
+#define ZERO_RUNS_OBEYED 8
 #define BACKOFF_MS 1
 /* The longest wait: MHD's timeouts are checked at least this often. */
 #define WAIT_MAX_MS 1000
@@ -86,6 +87,7 @@ struct worker {
 	struct pending *q;
 	size_t q_len, q_cap;
 	struct park *stalled; /* noted by pull() during MHD_run */
+	unsigned long moved;  /* reads and writes that moved bytes */
 	/* parked connections, oldest first: they all got the same
 	 * inactivity timeout (the handshake one), so deadlines ascend */
 	struct park *parked, *parked_tail;
@@ -148,6 +150,8 @@ static ssize_t pull(gnutls_transport_ptr_t tp, void *buf, size_t n)
 	ssize_t r = recv(fd, buf, n, 0);
 	int saved = errno;
 
+	if (r > 0 && self != NULL)
+		self->moved++;
 	if (r < 0 && saved == EAGAIN) {
 		struct park **slot = park_slot(fd, 0);
 		struct park *p = slot != NULL ? *slot : NULL;
@@ -159,6 +163,23 @@ static ssize_t pull(gnutls_transport_ptr_t tp, void *buf, size_t n)
 		}
 	}
 	errno = saved;
+	return r;
+}
+
+/* GnuTLS's own writev, counted (see ZERO_RUNS_OBEYED). giovec_t has
+ * struct iovec's layout (gnutls.h says so). */
+static ssize_t vec_push(gnutls_transport_ptr_t tp, const giovec_t *iov,
+			int iovcnt)
+{
+	struct msghdr m;
+	ssize_t r;
+
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = (struct iovec *)(uintptr_t)iov;
+	m.msg_iovlen = (size_t)iovcnt;
+	r = sendmsg((int)(intptr_t)tp, &m, MSG_NOSIGNAL);
+	if (r > 0 && self != NULL)
+		self->moved++;
 	return r;
 }
 
@@ -275,6 +296,7 @@ void worker_track(struct MHD_Connection *conn, gnutls_session_t s, int fd)
 	p->session = s;
 	*slot = p;
 	gnutls_transport_set_pull_function(s, pull);
+	gnutls_transport_set_vec_push_function(s, vec_push);
 }
 
 void worker_served(int fd)
@@ -358,8 +380,9 @@ static void *worker_main(void *arg)
 			wait_ms = BACKOFF_MS;
 		}
 		n = epoll_wait(w->ep, evs, MAX_EVENTS, wait_ms);
-		if (n > 0)
+		if (n > 0 || w->moved != 0)
 			zero_runs = 0;
+		w->moved = 0;
 		for (i = 0; i < n; i++) {
 			struct tag *tg = evs[i].data.ptr;
 

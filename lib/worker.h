@@ -25,9 +25,10 @@
  * down and resumed when it passes: MHD sees the end and closes it); the
  * server's head deadline (server.c) shuts sockets down too, which wakes a
  * parked connection the same way.
- * As a safety net against a spin nobody has found yet, after 256 zero
- * timeouts in a row without a new event the loop waits 1 ms on its epoll
- * set (any event resets the count).
+ * As a safety net against a spin nobody has found yet, after 8 zero
+ * timeouts in a row in which no byte moved on any TLS connection (the
+ * worker's transport functions count them) and no event arrived, the
+ * loop waits 1 ms on its epoll set.
  *
  * Threads: worker_start/stop/free on the main thread; worker_add() from
  * any thread (the acceptor); worker_track()/worker_untrack() from the
