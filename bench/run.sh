@@ -13,7 +13,8 @@
 # Scenarios: 1 keep-alive GET 1 KiB, 2 new TLS connection per request,
 # 3 big download/upload, 4 idle keep-alive connections, 5 rate limiter,
 # 6 syscalls per request (strace), 7 CPU per request and the client-side
-# ceiling (libmicrohttpd alone, bench/mhd_static.c). Default: all of them.
+# ceiling (libmicrohttpd alone, bench/mhd_static.c), 8 keep-alive load
+# while 1,000 and 4,000 idle TLS connections stay open. Default: all.
 #
 # Everything listens on 127.0.0.1 only, runs in one temporary directory and
 # is stopped by the EXIT trap; every step has a timeout and --max-time
@@ -25,7 +26,8 @@ DUR=10
 IDLE=10000
 SIZE=$((1024 * 1024 * 1024))
 ROUNDS=2
-ONLY="1,2,3,4,5,6,7"
+ONLY="1,2,3,4,5,6,7,8"
+IDLE8="1000 4000"
 PROXY=""
 UPSRV=""
 BUILD_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/reverse-proxy-bench/build"
@@ -479,6 +481,41 @@ print(n)
 PY
 }
 
+write_idle_py() {
+	cat >"$T/idle.py" <<'PY'
+# Opens N keep-alive TLS connections (SNI localhost), one GET on each, keeps
+# them open; prints "OPEN ok failed" once done, then holds them until killed
+# (at most HOLD seconds).
+import asyncio, ssl, sys
+port, n, cafile, hold = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+ctx = ssl.create_default_context(cafile=cafile)
+conns, failed = [], 0
+REQ = b"GET /1k HTTP/1.1\r\nHost: localhost\r\n\r\n"
+async def one(sem):
+    global failed
+    async with sem:
+        try:
+            r, w = await asyncio.wait_for(asyncio.open_connection(
+                "127.0.0.1", port, ssl=ctx, server_hostname="localhost"), 20)
+            w.write(REQ)
+            head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 20)
+            cl = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    cl = int(line.split(b":")[1])
+            await asyncio.wait_for(r.readexactly(cl), 20)
+            conns.append((r, w))
+        except Exception:
+            failed += 1
+async def main():
+    sem = asyncio.Semaphore(128)
+    await asyncio.gather(*(one(sem) for _ in range(n)))
+    print("OPEN %d %d" % (len(conns), failed), flush=True)
+    await asyncio.sleep(hold)
+asyncio.run(main())
+PY
+}
+
 # ------------------------------------------------------------ scenarios ---
 say "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
 say "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -568,38 +605,7 @@ if want 3; then
 fi
 
 if want 4; then
-	cat >"$T/idle.py" <<'PY'
-# Opens N keep-alive TLS connections (SNI localhost), one GET on each, keeps
-# them open; prints "OPEN ok failed" once done, then holds them until killed
-# (at most HOLD seconds).
-import asyncio, ssl, sys
-port, n, cafile, hold = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-ctx = ssl.create_default_context(cafile=cafile)
-conns, failed = [], 0
-REQ = b"GET /1k HTTP/1.1\r\nHost: localhost\r\n\r\n"
-async def one(sem):
-    global failed
-    async with sem:
-        try:
-            r, w = await asyncio.wait_for(asyncio.open_connection(
-                "127.0.0.1", port, ssl=ctx, server_hostname="localhost"), 20)
-            w.write(REQ)
-            head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 20)
-            cl = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    cl = int(line.split(b":")[1])
-            await asyncio.wait_for(r.readexactly(cl), 20)
-            conns.append((r, w))
-        except Exception:
-            failed += 1
-async def main():
-    sem = asyncio.Semaphore(128)
-    await asyncio.gather(*(one(sem) for _ in range(n)))
-    print("OPEN %d %d" % (len(conns), failed), flush=True)
-    await asyncio.sleep(hold)
-asyncio.run(main())
-PY
+	write_idle_py
 	say "scenario 4: $IDLE idle keep-alive TLS connections"
 	mn="" mo="" okn="" oko=""
 	for r in $(seq 1 "$ROUNDS"); do
@@ -637,6 +643,44 @@ PY
 	# shellcheck disable=SC2086
 	row "4 $IDLE idle TLS conns" "KiB per connection" "$(median $mn)" "$(median $mo)" "<=" 1.0
 	[ "$okn" = "$IDLE" ] && [ "$oko" = "$IDLE" ] || say "WARNING: not every idle connection opened (nginx $okn, ours $oko)"
+	restart_both
+fi
+
+# Scenario 8 (issue 14): the keep-alive load of a small client (8
+# connections) while N idle keep-alive TLS connections stay open, as
+# browsers keep them for a minute. Release 1's poll-mode workers scanned
+# every connection on every wakeup.
+if want 8; then
+	write_idle_py
+	for n in $IDLE8; do
+		say "scenario 8: keep-alive GET 1 KiB, 8 connections, while $n idle TLS connections stay open"
+		rn="" ro="" p99n="" p99o=""
+		for r in $(seq 1 "$ROUNDS"); do
+			for who in nginx ours; do
+				restart_both
+				port=$(port_of $who)
+				f="$T/idle8-$who-$n-$r.out"
+				: >"$f"
+				timeout $((n / 20 + 200)) python3 "$T/idle.py" "$port" "$n" "$T/cert.pem" $((n / 20 + 100 + DUR)) >"$f" 2>"$f.err" &
+				cp=$!
+				PIDS="$PIDS $cp"
+				for _ in $(seq 1 $((n / 5 + 600))); do
+					grep -q '^OPEN' "$f" 2>/dev/null && break
+					kill -0 "$cp" 2>/dev/null || break
+					sleep 0.1
+				done
+				w="$T/wrk-s8-$who-$n-$r.txt"
+				timeout $((DUR + 60)) wrk -t2 -c8 -d"${DUR}s" --latency "https://localhost:$port/1k" >"$w" 2>&1 || true
+				read -r rps _ p99 err < <(wrk_parse "$w")
+				say "scenario 8 n=$n round $r $who: $(grep '^OPEN' "$f" || echo 'OPEN ? ?') held; $rps req/s p99 $p99 ms errors $err"
+				stop_pid "$cp"
+				if [ $who = nginx ]; then rn="$rn $rps"; p99n="$p99n $p99"; else ro="$ro $rps"; p99o="$p99o $p99"; fi
+			done
+		done
+		# shellcheck disable=SC2086
+		{ row "8 keep-alive, $n idle open" "requests/s" "$(median $rn)" "$(median $ro)" ">=" 1.0
+		  row "8 keep-alive, $n idle open" "p99 latency ms" "$(median $p99n)" "$(median $p99o)" "<=" 1.0; }
+	done
 	restart_both
 fi
 

@@ -86,6 +86,11 @@ struct worker {
 	pthread_mutex_t q_mu;
 	struct pending *q;
 	size_t q_len, q_cap;
+	/* worker_wake() from other threads: kicked says a resume is
+	 * pending, sleeping that the loop is (about to be) blocked in
+	 * epoll_wait; seq_cst on both sides, so one of the two always sees
+	 * the other and no wakeup is lost (Dekker) */
+	atomic_int kicked, sleeping;
 	struct park *stalled; /* noted by pull() during MHD_run */
 	unsigned long moved;  /* reads and writes that moved bytes */
 	/* parked connections, oldest first: they all got the same
@@ -379,7 +384,14 @@ static void *worker_main(void *arg)
 		} else {
 			wait_ms = BACKOFF_MS;
 		}
+		if (wait_ms != 0)
+			atomic_store(&w->sleeping, 1);
+		/* A resume from another thread since the last MHD_run: the
+		 * next MHD_run handles it, do not sleep first. */
+		if (atomic_exchange(&w->kicked, 0))
+			wait_ms = 0;
 		n = epoll_wait(w->ep, evs, MAX_EVENTS, wait_ms);
+		atomic_store(&w->sleeping, 0);
 		if (n > 0 || w->moved != 0)
 			zero_runs = 0;
 		w->moved = 0;
@@ -421,6 +433,8 @@ int worker_start(struct MHD_Daemon *d, struct conns *c, struct worker **out)
 	w->d = d;
 	w->conns = c;
 	atomic_init(&w->stop, 0);
+	atomic_init(&w->kicked, 0);
+	atomic_init(&w->sleeping, 0);
 	pthread_mutex_init(&w->q_mu, NULL);
 	w->ep = epoll_create1(EPOLL_CLOEXEC);
 	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -489,7 +503,12 @@ void worker_wake(struct worker *w)
 {
 	uint64_t one = 1;
 
-	if (w != NULL && write(w->wake_fd, &one, sizeof(one)) < 0)
+	if (w == NULL)
+		return;
+	atomic_store(&w->kicked, 1);
+	/* A busy loop sees kicked before it sleeps: no system call. */
+	if (atomic_load(&w->sleeping) &&
+	    write(w->wake_fd, &one, sizeof(one)) < 0)
 		one = 0; /* the counter is already non-zero: it will wake */
 }
 
