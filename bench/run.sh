@@ -35,7 +35,7 @@ MD_OUT=""
 KEEP=0
 MAX_TIME=3600
 
-usage() { sed -n '5,17p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '5,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) DUR=3; IDLE=1000; SIZE=$((256 * 1024 * 1024)) ;;
