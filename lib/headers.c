@@ -199,6 +199,33 @@ int headers_drop_response(const char *name, const char *conn)
 	       strcasecmp(name, "content-length") == 0;
 }
 
+/* RFC 9112 §4: "HTTP/1.x" SP 3DIGIT [SP reason-phrase] line end, the code
+ * 100..599, the phrase of HTAB, SP, VCHAR and obs-text. We check it
+ * ourselves: libcurl 8 passes "HTTP/1.1 2000 OK" on as 200 (issue 15). */
+static int status_line_ok(const char *line, size_t len)
+{
+	size_t i;
+
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 ||
+	    (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
+	    line[9] < '1' || line[9] > '5' || line[10] < '0' ||
+	    line[10] > '9' || line[11] < '0' || line[11] > '9')
+		return 0;
+	if (len == 12)
+		return 1;
+	if (line[12] != ' ')
+		return 0;
+	for (i = 13; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if (c != '\t' && (c < 0x20 || c == 0x7f))
+			return 0;
+	}
+	return 1;
+}
+
 enum headers_line_kind headers_parse_response_line(const char *line,
 						   size_t len,
 						   const char **name,
@@ -209,7 +236,8 @@ enum headers_line_kind headers_parse_response_line(const char *line,
 	const char *colon, *v, *end = line + len;
 
 	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0)
-		return HEADERS_LINE_STATUS;
+		return status_line_ok(line, len) ? HEADERS_LINE_STATUS
+						 : HEADERS_LINE_BAD;
 	if ((len == 2 && line[0] == '\r' && line[1] == '\n') ||
 	    (len == 1 && line[0] == '\n'))
 		return HEADERS_LINE_END;

@@ -62,7 +62,9 @@ int headers_absolute_host(const char *target, const char **h, size_t *hlen);
 /* One upstream response header line as libcurl hands it over (with its
  * line end). */
 enum headers_line_kind {
-	HEADERS_LINE_STATUS, /* "HTTP/..." status line: start over */
+	HEADERS_LINE_STATUS, /* a valid status line ("HTTP/1.x NNN reason",
+				NNN in 100..599): start over; a malformed
+				one is HEADERS_LINE_BAD */
 	HEADERS_LINE_END,    /* the empty line ending the head */
 	HEADERS_LINE_FIELD,  /* "Name: value"; *name and *value are set */
 	HEADERS_LINE_BAD     /* obs-fold, no colon, a name that is not a

@@ -20,7 +20,7 @@ libinih-dev libjansson-dev git lighttpd python3 procps iproute2
 ca-certificates"
 # "a|b" means: satisfied when either is installed, install a otherwise.
 # nginx-light only adds a module to the nginx binary the tests need.
-TEST_PKGS="pebble fail2ban nginx-light|nginx wrk"
+TEST_PKGS="pebble fail2ban nginx-light|nginx wrk groff-base"
 # Packages that ship a system service we must keep stopped and disabled.
 SERVICE_PKGS="lighttpd nginx nginx-light fail2ban"
 
