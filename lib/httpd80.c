@@ -24,7 +24,6 @@
 #include <microhttpd.h>
 
 #include "acceptor.h"
-#include "addrkey.h"
 #include "host.h"
 #include "httpd80.h"
 #include "log.h"
@@ -163,24 +162,6 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
 	return r;
 }
 
-/* The client address, copied at once (libmicrohttpd 1.0 reuses one
- * result buffer for every MHD_get_connection_info() call). */
-static void client_peer(struct MHD_Connection *conn,
-			struct sockaddr_storage *ss)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
-	memset(ss, 0, sizeof(*ss));
-	ss->ss_family = AF_UNSPEC;
-	if (ci == NULL || ci->client_addr == NULL)
-		return;
-	if (ci->client_addr->sa_family == AF_INET)
-		memcpy(ss, ci->client_addr, sizeof(struct sockaddr_in));
-	else if (ci->client_addr->sa_family == AF_INET6)
-		memcpy(ss, ci->client_addr, sizeof(struct sockaddr_in6));
-}
-
 /* SPEC F15: port 80 takes tokens from the same per-address buckets as
  * HTTPS, so redirects cannot be used to flood; refusals are logged as
  * RATE_LIMIT like proxy.c's, for the same fail2ban filter. */
@@ -188,7 +169,6 @@ static int rate_allowed(struct httpd80 *h, const struct sockaddr *peer,
 			const char *ip, const char *host, const char *path)
 {
 	struct snapshot *snap = server_snapshot(h->srv);
-	char net[ADDRKEY_NET_MAX];
 	int ok;
 
 	ok = ratelimit_allow(server_ratelimit(h->srv), peer,
@@ -197,14 +177,7 @@ static int rate_allowed(struct httpd80 *h, const struct sockaddr *peer,
 	snapshot_put(snap);
 	if (ok)
 		return 1;
-	if (addrkey_format_net(peer, net, sizeof(net)))
-		log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip", ip,
-			  "client_net", net, "host", host, "path", path,
-			  "status", "429", "proto", "http", LOG_END);
-	else
-		log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip", ip,
-			  "host", host, "path", path, "status", "429", "proto",
-			  "http", LOG_END);
+	ratelimit_log_refusal(peer, ip, host, path, "http");
 	return 0;
 }
 
@@ -233,7 +206,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		return MHD_NO;
 	/* Bodies are not wanted here: answer at once, drop what was sent. */
 	*upload_data_size = 0;
-	client_peer(conn, &peer);
+	server_conn_peer(conn, &peer);
 	log_format_ip((const struct sockaddr *)&peer, ip, sizeof(ip));
 	host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 	/* The query string is never logged (F9). */

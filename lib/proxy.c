@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "addrkey.h"
 #include "headers.h"
 #include "host.h"
 #include "log.h"
@@ -284,7 +283,7 @@ static int rate_allowed(struct xfer *x, const struct config *cfg)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 		x->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char path[1024], net[ADDRKEY_NET_MAX];
+	char path[1024];
 	size_t plen;
 
 	if (ratelimit_allow(server_ratelimit(x->srv),
@@ -297,15 +296,8 @@ static int rate_allowed(struct xfer *x, const struct config *cfg)
 		plen = sizeof(path) - 1;
 	memcpy(path, x->target, plen);
 	path[plen] = '\0';
-	if (addrkey_format_net(ci != NULL ? ci->client_addr : NULL, net,
-			       sizeof(net)))
-		log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip",
-			  x->client_ip, "client_net", net, "host", x->host,
-			  "path", path, "status", "429", LOG_END);
-	else
-		log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip",
-			  x->client_ip, "host", x->host, "path", path,
-			  "status", "429", LOG_END);
+	ratelimit_log_refusal(ci != NULL ? ci->client_addr : NULL,
+			      x->client_ip, x->host, path, NULL);
 	return 0;
 }
 

@@ -331,6 +331,24 @@ out:
 	return allowed;
 }
 
+void ratelimit_log_refusal(const struct sockaddr *peer, const char *ip,
+			   const char *host, const char *path,
+			   const char *proto)
+{
+	char net[ADDRKEY_NET_MAX];
+	/* A NULL key ends the list: without proto the pair is left out. */
+	const char *pk = proto != NULL ? "proto" : LOG_END;
+
+	if (addrkey_format_net(peer, net, sizeof(net)))
+		log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip", ip,
+			  "client_net", net, "host", host, "path", path,
+			  "status", "429", pk, proto, LOG_END);
+	else
+		log_event(LOG_LEVEL_WARN, "RATE_LIMIT", "client_ip", ip, "host",
+			  host, "path", path, "status", "429", pk, proto,
+			  LOG_END);
+}
+
 size_t ratelimit_evict(struct ratelimit *rl, uint64_t now_ms,
 		       unsigned max_idle_secs)
 {

@@ -59,6 +59,17 @@ uint64_t ratelimit_now_ms(void);
 int ratelimit_allow(struct ratelimit *rl, const struct sockaddr *peer,
 		    unsigned rate, unsigned burst, uint64_t now_ms);
 
+/*
+ * Log a refused request for fail2ban (SPEC F10, F15):
+ *   WARN RATE_LIMIT client_ip=IP [client_net=NET/64] host=… path=… status=429 [proto=PROTO]
+ * client_net for an IPv6 peer (the bucket it counts in), proto when not
+ * NULL (the port-80 listener says "http"). ip is peer as log_format_ip()
+ * writes it; path must already be without its query. Any thread.
+ */
+void ratelimit_log_refusal(const struct sockaddr *peer, const char *ip,
+			   const char *host, const char *path,
+			   const char *proto);
+
 /* Remove buckets not used for more than max_idle_secs; returns how many
  * were removed. Any thread; locks one stripe at a time. */
 size_t ratelimit_evict(struct ratelimit *rl, uint64_t now_ms,

@@ -239,7 +239,7 @@ enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
 
 /* The client address of conn, copied at once: libmicrohttpd 1.0 reuses
  * one result buffer for every MHD_get_connection_info() call. */
-static void conn_peer(struct MHD_Connection *conn, struct sockaddr_storage *ss)
+void server_conn_peer(struct MHD_Connection *conn, struct sockaddr_storage *ss)
 {
 	const union MHD_ConnectionInfo *ai =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -289,7 +289,7 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 		/* The slot was taken by the acceptor (conns_admit). */
 		if (ct != NULL && fd >= 0) {
 			ct->fd = fd;
-			conn_peer(conn, &ct->addr);
+			server_conn_peer(conn, &ct->addr);
 			/* The handshake and the first head must be done
 			 * in this time, however slowly the bytes come. */
 			atomic_init(&ct->deadline,
@@ -316,14 +316,16 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 		struct sockaddr_storage peer;
 		const union MHD_ConnectionInfo *ci;
 
-		ci = MHD_get_connection_info(conn,
-					     MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (ci != NULL)
-			worker_untrack(ci->connect_fd);
-		if (ct != NULL)
+		if (ct != NULL) {
+			worker_untrack(ct->fd);
 			peer = ct->addr;
-		else
-			conn_peer(conn, &peer);
+		} else {
+			ci = MHD_get_connection_info(
+				conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+			if (ci != NULL)
+				worker_untrack(ci->connect_fd);
+			server_conn_peer(conn, &peer);
+		}
 		conns_release(l->conns, (const struct sockaddr *)&peer);
 		acceptor_kick(srv->https_acc);
 		httpd80_kick(srv->http);

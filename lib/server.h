@@ -62,6 +62,11 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
  * then abort what remains and stop. Main thread. */
 void server_shutdown(struct server *srv, int timeout_secs);
 
+/* Copy conn's client address into ss (AF_UNSPEC when unknown) at once:
+ * libmicrohttpd 1.0 reuses one result buffer for every
+ * MHD_get_connection_info() call. Any thread serving conn. */
+void server_conn_peer(struct MHD_Connection *conn,
+		      struct sockaddr_storage *ss);
 /* libmicrohttpd connection hooks shared by every listener; cls is the
  * listener's struct server_listener. */
 enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,

@@ -30,7 +30,6 @@
 #include <unistd.h>
 
 #include "conns.h"
-#include "log.h"
 #include "worker.h"
 
 #define MAX_EVENTS 128
@@ -57,7 +56,6 @@ struct park {
 	int fd;
 	struct worker *w;
 	struct MHD_Connection *conn;
-	gnutls_session_t session;
 	unsigned stalled : 1; /* a read before the first request found
 			       * nothing during this MHD_run */
 	unsigned parked : 1;
@@ -298,7 +296,6 @@ void worker_track(struct MHD_Connection *conn, gnutls_session_t s, int fd)
 	p->fd = fd;
 	p->w = w;
 	p->conn = conn;
-	p->session = s;
 	*slot = p;
 	gnutls_transport_set_pull_function(s, pull);
 	gnutls_transport_set_vec_push_function(s, vec_push);

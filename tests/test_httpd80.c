@@ -38,6 +38,13 @@ struct snapshot *server_snapshot(struct server *srv)
 	return NULL;
 }
 
+void server_conn_peer(struct MHD_Connection *conn,
+		      struct sockaddr_storage *ss)
+{
+	(void)conn;
+	memset(ss, 0, sizeof(*ss));
+}
+
 struct ratelimit *server_ratelimit(struct server *srv)
 {
 	(void)srv;
