@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
- * proxy: the libmicrohttpd side of a proxied request (ARCHITECTURE.md §2):
- * request checks and routing on the first handler call, upload into the
- * bounded upload ring, response head and body out of the download ring,
- * and the REQUEST log line. Runs on MHD worker threads; shares an xfer
- * with exactly one upstream thread through xfer->mu and commands.
+ * proxy: the libmicrohttpd side of a proxied request (see proxy.h). The
+ * request's waits and wakeups are the state machine's (xfer.c); here they
+ * become MHD_suspend_connection / MHD_resume_connection (proxy_ops).
+ * Threads: the worker thread of the connection (proxy.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,83 +20,59 @@
 #include "snapshot.h"
 #include "upstream.h"
 #include "worker.h"
+#include "xfer.h"
 
 #define BODY_DISCARD_SLACK (1024 * 1024)
 
-void xfer_ref(struct xfer *x)
+static struct server *srv_of(const struct xfer *x)
 {
-	atomic_fetch_add_explicit(&x->refs, 1, memory_order_relaxed);
+	return ((const struct proxy_ctx *)x->ctx)->srv;
 }
 
-void xfer_put(struct xfer *x)
-{
-	if (x == NULL ||
-	    atomic_fetch_sub_explicit(&x->refs, 1, memory_order_acq_rel) != 1)
-		return;
-	ring_free(&x->up_ring);
-	ring_free(&x->down_ring);
-	curl_slist_free_all(x->req_headers);
-	free(x->target);
-	free(x->method_long);
-	free(x->resp_hdrs);
-	if (x->snap != NULL)
-		snapshot_put(x->snap);
-	pthread_mutex_destroy(&x->mu);
-	free(x);
-}
+/* ---- the state machine's effects (xfer_ops) ---- */
 
-const char *xfer_method(const struct xfer *x)
+static void op_suspend(struct xfer *x)
 {
-	return x->method_long != NULL ? x->method_long : x->method;
-}
-
-long xfer_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L + 1;
-}
-
-int xfer_want_resume(struct xfer *x)
-{
-	if (x->suspended && !x->mhd_gone) {
-		x->suspended = 0;
-		atomic_store_explicit(&x->susp_since, 0, memory_order_relaxed);
-		return 1;
-	}
-	return 0;
-}
-
-void xfer_suspend(struct xfer *x)
-{
-	x->suspended = 1;
-	atomic_store_explicit(&x->susp_since, xfer_now_ms(),
-			      memory_order_relaxed);
 	MHD_suspend_connection(x->conn);
+	upstream_client_waits(x->up, x);
 }
+
+static void op_resume(struct xfer *x)
+{
+	struct proxy_ctx *ctx = x->ctx;
+
+	upstream_client_back(x->up, x);
+	MHD_resume_connection(x->conn);
+	/* resumed from a curl callback, before the loop's MHD_run: it
+	 * must not sleep first (worker.h) */
+	worker_wake(ctx->w);
+}
+
+static void op_unpause(struct xfer *x)
+{
+	upstream_unpause(x->up, x);
+}
+
+static void op_abort(struct xfer *x)
+{
+	upstream_abort(x->up, x);
+}
+
+static const struct xfer_ops proxy_ops = {
+	op_suspend, op_resume, op_unpause, op_abort
+};
 
 void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	struct xfer *x = calloc(1, sizeof(*x));
+	struct proxy_ctx *ctx = cls;
+	struct xfer *x = xfer_new(&proxy_ops, ctx, uri);
 	const union MHD_ConnectionInfo *ci;
 
 	if (x == NULL)
 		return NULL;
-	x->target = strdup(uri != NULL ? uri : "");
-	if (x->target == NULL) {
-		free(x);
-		return NULL;
-	}
-	pthread_mutex_init(&x->mu, NULL);
-	atomic_init(&x->refs, 1);
-	x->srv = cls;
 	x->conn = conn;
-	x->worker = worker_current();
-	x->resp_size = -1;
-	x->body_size = -1;
-	clock_gettime(CLOCK_MONOTONIC, &x->t_start);
-	server_request_begin(x->srv, conn);
+	x->up = ctx->up;
+	server_request_begin(ctx->srv, conn);
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	log_format_ip(ci != NULL ? ci->client_addr : NULL, x->client_ip,
 		      sizeof(x->client_ip));
@@ -138,13 +113,13 @@ static enum MHD_Result respond_plain(struct xfer *x, unsigned status)
 					"text/plain; charset=utf-8");
 	/* After a malformed or oversized request the rest of the stream
 	 * cannot be trusted to start a new request: close. */
-	if (server_stopping(x->srv) || status == 400 || status == 413 ||
+	if (server_stopping(srv_of(x)) || status == 400 || status == 413 ||
 	    status == 414 || status == 431)
 		MHD_add_response_header(r, "Connection", "close");
 	ret = MHD_queue_response(x->conn, status, r);
 	MHD_destroy_response(r);
 	x->resp_status = (int)status;
-	x->phase = 2;
+	x->state = XFER_ANSWERED;
 	return ret;
 }
 
@@ -286,7 +261,7 @@ static int rate_allowed(struct xfer *x, const struct config *cfg)
 	char path[1024];
 	size_t plen;
 
-	if (ratelimit_allow(server_ratelimit(x->srv),
+	if (ratelimit_allow(server_ratelimit(srv_of(x)),
 			    ci != NULL ? ci->client_addr : NULL,
 			    cfg->rl_requests_per_second, cfg->rl_burst,
 			    ratelimit_now_ms()))
@@ -304,7 +279,7 @@ static int rate_allowed(struct xfer *x, const struct config *cfg)
 static enum MHD_Result first_call(struct xfer *x, const char *method,
 				  const char *version)
 {
-	struct server *srv = x->srv;
+	struct server *srv = srv_of(x);
 	struct hdr_scan scan;
 	struct hdr_build build;
 	const char *hv;
@@ -379,19 +354,11 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	r |= append_raw(&x->req_headers, "Expect:");
 	if (!scan.has_accept)
 		r |= append_raw(&x->req_headers, "Accept:");
-	if (r != 0 || ring_init(&x->down_ring, XFER_RING_SIZE) != 0 ||
-	    (x->has_body && ring_init(&x->up_ring, XFER_RING_SIZE) != 0))
+	if (r != 0 || xfer_begin(x) != 0)
 		return MHD_NO;
-
 	ci = MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	x->client_fd = ci != NULL ? ci->connect_fd : -1;
-	if (server_transfer_begin(srv) != 0)
-		return respond_plain(x, 503); /* stopping: no new transfers */
-	x->up = server_pick_upstream(srv);
-	x->started = 1;
-	x->phase = 1;
-	xfer_ref(x); /* the upstream thread's, dropped in finish() */
-	upstream_post(x->up, x, XFER_CMD_START);
+	upstream_start(x->up, x);
 	return MHD_YES;
 }
 
@@ -401,8 +368,7 @@ static enum MHD_Result on_upload(struct xfer *x, const char *data,
 				 size_t *size)
 {
 	const struct config *cfg = x->snap->cfg;
-	size_t n = 0, len = *size;
-	int unpause = 0, abort_up = 0;
+	size_t n, len = *size;
 
 	if (x->too_large) {
 		/* Read on a little to answer 413, then cut the connection. */
@@ -415,67 +381,25 @@ static enum MHD_Result on_upload(struct xfer *x, const char *data,
 		x->too_large = 1;
 		x->body_seen += len;
 		*size = 0;
-		pthread_mutex_lock(&x->mu);
-		abort_up = !x->done;
-		pthread_mutex_unlock(&x->mu);
-		if (abort_up)
-			upstream_post(x->up, x, XFER_CMD_ABORT);
+		xfer_client_cancel(x);
 		return MHD_YES;
 	}
-	pthread_mutex_lock(&x->mu);
-	if (x->done) {
-		/* The upstream already answered or failed: drain the body
-		 * so MHD reaches "request complete" and can send it. */
-		n = len;
-	} else {
-		n = ring_write(&x->up_ring, data, len);
-		if (n > 0 && x->send_paused) {
-			x->send_paused = 0;
-			unpause = 1;
-		}
-		if (n < len) {
-			xfer_suspend(x);
-		}
-	}
-	pthread_mutex_unlock(&x->mu);
+	n = xfer_client_push(x, data, len);
 	x->body_seen += n;
 	*size = len - n;
-	if (unpause)
-		upstream_post(x->up, x, XFER_CMD_UNPAUSE);
 	return MHD_YES;
 }
 
 static ssize_t content_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	struct xfer *x = cls;
-	size_t n;
-	int unpause = 0;
-	ssize_t ret;
+	ssize_t n = xfer_client_pull(cls, buf, max);
 
 	(void)pos;
-	pthread_mutex_lock(&x->mu);
-	n = ring_read(&x->down_ring, buf, max);
-	if (n > 0) {
-		if (x->recv_paused &&
-		    ring_space(&x->down_ring) >= XFER_RING_SIZE / 2) {
-			x->recv_paused = 0;
-			unpause = 1;
-		}
-		pthread_mutex_unlock(&x->mu);
-		if (unpause)
-			upstream_post(x->up, x, XFER_CMD_UNPAUSE);
-		return (ssize_t)n;
-	}
-	if (x->done) {
-		ret = x->result == CURLE_OK ? MHD_CONTENT_READER_END_OF_STREAM
-					    : MHD_CONTENT_READER_END_WITH_ERROR;
-		pthread_mutex_unlock(&x->mu);
-		return ret;
-	}
-	/* Nothing to send yet: returning 0 without suspending would spin. */
-	xfer_suspend(x);
-	pthread_mutex_unlock(&x->mu);
-	return 0;
+	if (n == XFER_PULL_END)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n == XFER_PULL_ERROR)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n; /* 0: suspended until bytes come */
 }
 
 static void response_free(void *cls)
@@ -501,7 +425,7 @@ static enum MHD_Result respond_upstream_error(struct xfer *x, CURLcode rc,
 		  "client_ip", x->client_ip, "host", x->host, "upstream",
 		  x->site->upstream, "error", err, LOG_END);
 	if (bad_head)
-		upstream_post(x->up, x, XFER_CMD_ABORT);
+		xfer_client_cancel(x);
 	return respond_plain(x, timeout ? 504 : 502);
 }
 
@@ -522,7 +446,6 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 	char *body = NULL;
 	size_t body_len = 0;
 
-	pthread_mutex_lock(&x->mu);
 	status = x->status;
 	size = x->resp_size;
 	rc = x->result;
@@ -531,14 +454,13 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 	/* The whole body already arrived (the common small response): hand
 	 * it to MHD as a buffer, so head and body go out together and the
 	 * content reader is never needed. */
-	if (x->done && rc == CURLE_OK && !bad &&
+	if (x->up_state == XFER_UP_DONE && rc == CURLE_OK && !bad &&
 	    (size < 0 || (uint64_t)size == ring_len(&x->down_ring))) {
 		body_len = ring_len(&x->down_ring);
 		body = malloc(body_len ? body_len : 1);
 		if (body != NULL)
 			ring_read(&x->down_ring, body, body_len);
 	}
-	pthread_mutex_unlock(&x->mu);
 	/* After head_ready the header fields are no longer written. */
 	if (status == 0 || bad || status < 200 || status > 999) {
 		free(body);
@@ -572,38 +494,21 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 		MHD_destroy_response(r);
 		return respond_plain(x, 502);
 	}
-	if (server_stopping(x->srv))
+	if (server_stopping(srv_of(x)))
 		MHD_add_response_header(r, "Connection", "close");
 	ret = MHD_queue_response(x->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	x->resp_status = (int)status;
-	x->phase = 2;
+	x->state = XFER_ANSWERED;
 	return ret;
 }
 
 static enum MHD_Result final_call(struct xfer *x)
 {
-	int unpause = 0, ready;
-
-	pthread_mutex_lock(&x->mu);
-	if (!x->upload_done) {
-		x->upload_done = 1;
-		if (x->send_paused) {
-			x->send_paused = 0;
-			unpause = 1;
-		}
-	}
-	ready = x->head_ready;
-	if (!ready && !x->too_large) {
-		xfer_suspend(x);
-	}
-	pthread_mutex_unlock(&x->mu);
-	if (unpause)
-		upstream_post(x->up, x, XFER_CMD_UNPAUSE);
 	if (x->too_large)
 		return respond_plain(x, 413);
-	if (!ready)
-		return MHD_YES;
+	if (!xfer_client_body_end(x))
+		return MHD_YES; /* suspended until the response head */
 	return respond_upstream(x);
 }
 
@@ -619,9 +524,9 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn,
 	(void)url;
 	if (x == NULL)
 		return MHD_NO;
-	if (x->phase == 0)
+	if (x->state == XFER_NEW)
 		return first_call(x, method, version);
-	if (x->phase == 2) {
+	if (x->state == XFER_ANSWERED) {
 		/* Answered already (error on the first call): discard. */
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -638,19 +543,12 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct timespec now;
 	char status[16], dur[32], path[LOG_LINE_MAX / 2];
 	long ms;
-	int abort_up;
 	size_t plen;
 
-	(void)cls;
 	if (x == NULL)
 		return;
 	*con_cls = NULL;
-	pthread_mutex_lock(&x->mu);
-	x->mhd_gone = 1;
-	abort_up = x->started && !x->done;
-	pthread_mutex_unlock(&x->mu);
-	if (abort_up)
-		upstream_post(x->up, x, XFER_CMD_ABORT);
+	xfer_client_gone(x);
 
 	if (x->resp_status == 0) {
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
@@ -676,7 +574,7 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	path[plen] = '\0';
 	log_event(LOG_LEVEL_INFO, "REQUEST", "client_ip", x->client_ip, "host",
 		  x->host[0] ? x->host : "-", "method",
-		  x->phase ? xfer_method(x) : "-", "path", path, "status",
+		  x->state != XFER_NEW ? xfer_method(x) : "-", "path", path, "status",
 		  status, "upstream", x->site ? x->site->upstream : "-",
 		  "duration_ms", dur,
 		  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : "error",
@@ -684,6 +582,6 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		  : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
 		  : "aborted",
 		  LOG_END);
-	server_request_end(x->srv, conn);
+	server_request_end(((struct proxy_ctx *)cls)->srv, conn);
 	xfer_put(x);
 }

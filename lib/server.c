@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
- * server: owns one proxy instance — the HTTPS libmicrohttpd daemon (poll
- * mode thread pool), the upstream threads, the SNI certificate store and
- * the current config snapshot (a snapshot.h cell). Called from the main
- * (embedding) thread;
- * server_snapshot() and server_pick_upstream() from MHD workers.
+ * server: owns one proxy instance — the HTTPS workers (per worker thread
+ * one libmicrohttpd daemon in external epoll mode and one curl multi),
+ * the acceptor, the SNI certificate store and the current config
+ * snapshot (a snapshot.h cell). Called from the main (embedding) thread;
+ * server_snapshot() and the connection hooks from the workers.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -41,22 +41,21 @@ struct server {
 	struct snapshot *static_snap; /* keeps cfg alive across reloads */
 	struct snapshot_cell snap;    /* the current dynamic config */
 	struct tls_store *tls;
-	struct upstream_pool *ups;
-	/* the HTTPS side: one daemon in external epoll mode per worker
-	 * thread (worker.c), connections handed round-robin by the acceptor */
+	/* the HTTPS side: per worker thread (worker.c) one daemon in
+	 * external epoll mode, one curl multi (upstream.c) and the context
+	 * its request callbacks get; connections handed round-robin by the
+	 * acceptor */
 	unsigned n_workers;
 	struct MHD_Daemon **https_d;
 	struct worker **workers;
+	struct upstream **ups;
+	struct proxy_ctx *ctx;
 	atomic_uint next_worker;
 	int running; /* between a successful start and stop */
 	unsigned https_port;
 	atomic_int stopping;
 	/* requests between the URI callback and NOTIFY_COMPLETED */
 	atomic_int in_flight;
-	/* transfers handed to upstream threads and not finished; with
-	 * aborting, keeps a START from slipping past the final abort */
-	atomic_int transfers;
-	atomic_int aborting;
 	/* open client connections, so shutdown can close the idle ones */
 	pthread_mutex_t conns_mu;
 	struct conn_track *conns;
@@ -100,11 +99,6 @@ struct snapshot *server_snapshot(struct server *srv)
 int server_stopping(const struct server *srv)
 {
 	return atomic_load(&srv->stopping);
-}
-
-struct upstream *server_pick_upstream(struct server *srv)
-{
-	return upstream_pick(srv->ups);
 }
 
 unsigned server_http_port(const struct server *srv)
@@ -365,21 +359,6 @@ void server_request_begin(struct server *srv, struct MHD_Connection *conn)
 				  srv->cfg->idle_timeout_secs);
 }
 
-int server_transfer_begin(struct server *srv)
-{
-	atomic_fetch_add(&srv->transfers, 1);
-	if (atomic_load(&srv->aborting)) {
-		atomic_fetch_sub(&srv->transfers, 1);
-		return -1;
-	}
-	return 0;
-}
-
-void server_transfer_end(struct server *srv)
-{
-	atomic_fetch_sub(&srv->transfers, 1);
-}
-
 void server_request_end(struct server *srv, struct MHD_Connection *conn)
 {
 	struct conn_track *ct = conn_track_of(conn);
@@ -549,9 +528,9 @@ static int https_add(void *ud, int fd, const struct sockaddr *sa,
 	return worker_add(srv->workers[i % srv->n_workers], fd, sa, len);
 }
 
-/* Stop the HTTPS workers, then their daemons (no connection is left
- * suspended by then: the transfers were aborted and the workers resume
- * what they parked), and free both. Main thread. */
+/* Stop the HTTPS workers (each aborts its transfers, which resumes their
+ * connections, and resumes what it parked), then their daemons, and free
+ * all. Main thread. */
 static void https_free(struct server *srv)
 {
 	unsigned i;
@@ -561,12 +540,48 @@ static void https_free(struct server *srv)
 	for (i = 0; srv->https_d != NULL && i < srv->n_workers; i++)
 		if (srv->https_d[i] != NULL)
 			MHD_stop_daemon(srv->https_d[i]);
+	for (i = 0; srv->ups != NULL && i < srv->n_workers; i++)
+		upstream_free(srv->ups[i]);
 	for (i = 0; srv->workers != NULL && i < srv->n_workers; i++)
 		worker_free(srv->workers[i]);
 	free(srv->workers);
 	free(srv->https_d);
+	free(srv->ups);
+	free(srv->ctx);
 	srv->workers = NULL;
 	srv->https_d = NULL;
+	srv->ups = NULL;
+	srv->ctx = NULL;
+}
+
+/* Worker i: its loop, its curl multi, its daemon, then its thread. */
+static int https_worker_start(struct server *srv, unsigned i, unsigned flags)
+{
+	const struct config *cfg = srv->cfg;
+
+	if (worker_create(srv->https_l.conns, &srv->workers[i]) != 0 ||
+	    upstream_create(srv->workers[i], &srv->ups[i]) != 0)
+		return -1;
+	srv->ctx[i].srv = srv;
+	srv->ctx[i].up = srv->ups[i];
+	srv->ctx[i].w = srv->workers[i];
+	srv->https_d[i] = MHD_start_daemon(
+		flags, 0, server_accept_policy, &srv->https_l, proxy_access,
+		&srv->ctx[i], MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)cfg->max_connections + 16,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_secs,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+		MHD_OPTION_HTTPS_PRIORITIES, tls_priorities,
+		MHD_OPTION_HTTPS_CERT_CALLBACK, tls_cert_callback,
+		MHD_OPTION_URI_LOG_CALLBACK, proxy_uri_log, &srv->ctx[i],
+		MHD_OPTION_NOTIFY_COMPLETED, proxy_completed, &srv->ctx[i],
+		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "https",
+		MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_NOTIFY_CONNECTION,
+		server_notify_connection, &srv->https_l, MHD_OPTION_END);
+	if (srv->https_d[i] == NULL ||
+	    worker_run(srv->workers[i], srv->https_d[i]) != 0)
+		return -1;
+	return 0;
 }
 
 int server_start(struct server *srv, char *err, size_t errsz)
@@ -595,16 +610,10 @@ int server_start(struct server *srv, char *err, size_t errsz)
 			  cfg->tls_mode == CONFIG_TLS_MANUAL ? "manual" : "acme",
 			  LOG_END);
 	}
-	if (upstream_pool_start(cfg->workers, &srv->ups) != 0) {
-		snprintf(err, errsz, "cannot start upstream threads");
-		return -1;
-	}
 	lfd = acceptor_listen((struct sockaddr *)&ss, sslen, 1024);
 	if (lfd < 0) {
 		snprintf(err, errsz, "cannot listen on %s port %u: %s",
 			 cfg->bind_addr, cfg->https_port, strerror(errno));
-		upstream_pool_stop(srv->ups);
-		srv->ups = NULL;
 		return -1;
 	}
 	/* Our acceptor owns the listening socket (see acceptor.c) and hands
@@ -619,27 +628,12 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	srv->n_workers = cfg->workers;
 	srv->https_d = calloc(srv->n_workers, sizeof(*srv->https_d));
 	srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
-	ok = srv->https_d != NULL && srv->workers != NULL;
-	for (i = 0; ok && i < srv->n_workers; i++) {
-		srv->https_d[i] = MHD_start_daemon(
-			flags, 0, server_accept_policy, &srv->https_l,
-			proxy_access, srv, MHD_OPTION_CONNECTION_LIMIT,
-			(unsigned)cfg->max_connections + 16,
-			MHD_OPTION_CONNECTION_TIMEOUT,
-			(unsigned)cfg->idle_timeout_secs,
-			MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-			(size_t)CONNECTION_MEMORY, MHD_OPTION_HTTPS_PRIORITIES,
-			tls_priorities, MHD_OPTION_HTTPS_CERT_CALLBACK,
-			tls_cert_callback, MHD_OPTION_URI_LOG_CALLBACK,
-			proxy_uri_log, srv, MHD_OPTION_NOTIFY_COMPLETED,
-			proxy_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
-			"https", MHD_OPTION_STRICT_FOR_CLIENT, 1,
-			MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection,
-			&srv->https_l, MHD_OPTION_END);
-		ok = srv->https_d[i] != NULL &&
-		     worker_start(srv->https_d[i], srv->https_l.conns,
-				  &srv->workers[i]) == 0;
-	}
+	srv->ups = calloc(srv->n_workers, sizeof(*srv->ups));
+	srv->ctx = calloc(srv->n_workers, sizeof(*srv->ctx));
+	ok = srv->https_d != NULL && srv->workers != NULL && srv->ups != NULL &&
+	     srv->ctx != NULL;
+	for (i = 0; ok && i < srv->n_workers; i++)
+		ok = https_worker_start(srv, i, flags) == 0;
 	if (!ok || acceptor_start(lfd, https_add, srv, "https",
 				  srv->https_l.conns, &srv->https_acc) != 0) {
 		snprintf(err, errsz, "cannot start the HTTPS listener on %s port %u",
@@ -647,8 +641,6 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		if (!ok)
 			close(lfd);
 		https_free(srv);
-		upstream_pool_stop(srv->ups);
-		srv->ups = NULL;
 		return -1;
 	}
 	srv->running = 1;
@@ -679,23 +671,12 @@ void server_stop(struct server *srv)
 	conns_close(srv->https_l.conns);
 	conns_close(srv->http_l.conns);
 	acme_http_stop(srv);
-	/* Every suspended connection must be resumed before MHD stops:
-	 * aborting the transfers resumes each one. New transfers are refused
-	 * from here on (server_transfer_begin), so once the count is zero no
-	 * connection can be waiting on an upstream thread. */
-	atomic_store(&srv->aborting, 1);
-	upstream_pool_abort_all(srv->ups);
-	while (atomic_load(&srv->transfers) > 0) {
-		struct timespec ts = {0, 5 * 1000 * 1000};
-
-		nanosleep(&ts, NULL);
-	}
-	/* No hand-off may race the workers' end. */
+	/* No hand-off may race the workers' end. Every suspended
+	 * connection must be resumed before MHD stops: each worker aborts
+	 * its transfers as its loop ends, which resumes them. */
 	acceptor_free(srv->https_acc);
 	srv->https_acc = NULL;
 	https_free(srv);
-	upstream_pool_stop(srv->ups);
-	srv->ups = NULL;
 	ratelimit_housekeeper_stop(srv->rl_hk);
 	srv->rl_hk = NULL;
 	reaper_stop(srv);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
- * server: lifecycle of one proxy instance — the HTTPS libmicrohttpd daemon,
- * the upstream threads, the certificate store and the current config
- * snapshot.
+ * server: lifecycle of one proxy instance — the HTTPS workers (daemon and
+ * curl multi per worker thread), the certificate store and the current
+ * config snapshot.
  */
 #ifndef AP_SERVER_H
 #define AP_SERVER_H
@@ -45,7 +45,6 @@ struct snapshot;
  * with snapshot_put). Any thread. */
 struct snapshot *server_snapshot(struct server *srv);
 int server_stopping(const struct server *srv);
-struct upstream *server_pick_upstream(struct server *srv);
 /* The per-address rate-limit table (SPEC F8), shared by every MHD worker;
  * owned by the server, valid until server_free(). */
 struct ratelimit *server_ratelimit(struct server *srv);
@@ -86,9 +85,5 @@ void server_request_end(struct server *srv, struct MHD_Connection *conn);
 void server_head_expect(struct server *srv, struct MHD_Connection *conn,
 			unsigned wait_secs);
 void server_head_complete(struct MHD_Connection *conn);
-/* A transfer handed to an upstream thread: begin before START (fails once
- * the server is aborting everything), end exactly once when it finishes. */
-int server_transfer_begin(struct server *srv);
-void server_transfer_end(struct server *srv);
 
 #endif

@@ -1,105 +1,76 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
- * upstream: curl side of the request protocol (ARCHITECTURE.md §1–§2).
- * Threads: each struct upstream is driven by its own thread; MHD threads
- * only call upstream_post() (queue lock, a leaf lock) and
- * upstream_pool_abort_all() (an atomic flag). Easy handles, the multi
- * handle and the [up] fields of an xfer are touched by this thread alone.
+ * upstream: one worker's curl multi, driven by curl's socket API from the
+ * worker's epoll loop (see upstream.h). curl tells us which sockets to
+ * watch (sock_cb) and when to call it back (timer_cb); the loop calls
+ * curl_multi_socket_action for the socket events and the timer; finished
+ * transfers are collected after every such call.
+ *
+ * curl callbacks (header_cb, write_cb, read_cb) run inside
+ * curl_multi_socket_action or curl_easy_pause and only move bytes through
+ * the request's state machine (xfer.c), which may resume the client
+ * connection (MHD_resume_connection is safe there). They never call curl
+ * or libmicrohttpd otherwise.
+ *
+ * Threads: the worker thread alone (upstream.h).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <gnutls/gnutls.h>
 
+#include "config.h"
 #include "headers.h"
 #include "log.h"
-#include "server.h"
 #include "upstream.h"
 #include "worker.h"
 
 #define EASY_POOL_MAX 64
+/* A client suspended this long has its socket watched for its end. */
+#define WATCH_AFTER_MS 500
+
+enum { LIST_NONE, LIST_WAITING, LIST_WATCHED };
 
 struct upstream {
-	pthread_t thread;
+	struct worker *w;
 	CURLM *multi;
-	pthread_mutex_t qmu;
-	struct xfer *qhead, *qtail;
-	/* the thread is in (or about to enter) curl_multi_poll with an
-	 * empty queue: only then does a post need curl_multi_wakeup (qmu) */
-	int polling;
-	atomic_int stop;
-	atomic_int abort_all;
-	struct xfer *active_list; /* this thread's transfers in the multi */
+	int stopped; /* the loop ended: no new transfer */
+	struct xfer *active; /* transfers in the multi */
+	/* suspended clients not yet watched, oldest first; and watched */
+	struct xfer *waiting, *waiting_tail, *watched;
+	long curl_due; /* monotonic ms (xfer_now_ms) curl wants a call, -1 */
 	CURL *easy_pool[EASY_POOL_MAX];
 	unsigned n_easy;
 };
 
-struct upstream_pool {
-	unsigned n;
-	unsigned long id; /* unique per pool in the process (upstream_pick) */
-	atomic_uint rr;
-	struct upstream *ups;
+/* One of curl's sockets in the worker's epoll set. */
+struct up_sock {
+	struct worker_io io;
+	struct upstream *u;
+	curl_socket_t fd;
 };
 
-static atomic_ulong next_pool_id;
+/* A suspended client's socket, watched for its end. */
+struct watch {
+	struct worker_io io;
+	struct upstream *u;
+	struct xfer *x;
+};
 
-void upstream_post(struct upstream *u, struct xfer *x, unsigned cmd)
-{
-	int wake = 0;
+static void check_done(struct upstream *u);
+static void finish(struct upstream *u, struct xfer *x, CURLcode res);
 
-	pthread_mutex_lock(&u->qmu);
-	x->cmd_bits |= cmd;
-	if (!x->cmd_queued) {
-		x->cmd_queued = 1;
-		xfer_ref(x);
-		x->cmd_next = NULL;
-		if (u->qtail != NULL)
-			u->qtail->cmd_next = x;
-		else
-			u->qhead = x;
-		u->qtail = x;
-		/* A busy thread finds the command before it polls again;
-		 * one about to sleep gets woken (the wakeup is kept by
-		 * curl until the poll, so none is lost). */
-		wake = u->polling;
-		u->polling = 0;
-	}
-	pthread_mutex_unlock(&u->qmu);
-	if (wake)
-		curl_multi_wakeup(u->multi);
-}
-
-/* ---- curl callbacks (upstream thread, inside curl_multi_perform) ---- */
-
-static void resume_conn(struct xfer *x, int need)
-{
-	if (need) {
-		MHD_resume_connection(x->conn);
-		worker_wake(x->worker);
-	}
-}
+/* ---- curl callbacks ---- */
 
 static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
 {
-	struct xfer *x = ud;
-	size_t n;
-	int resume = 0;
+	size_t n = xfer_up_pull(ud, buf, size * nitems);
 
-	pthread_mutex_lock(&x->mu);
-	n = ring_read(&x->up_ring, buf, size * nitems);
-	if (n == 0 && !x->upload_done) {
-		x->send_paused = 1;
-		pthread_mutex_unlock(&x->mu);
-		return CURL_READFUNC_PAUSE;
-	}
-	if (n > 0)
-		resume = xfer_want_resume(x);
-	pthread_mutex_unlock(&x->mu);
-	resume_conn(x, resume);
-	return n;
+	return n == XFER_UP_WAIT ? CURL_READFUNC_PAUSE : n;
 }
 
 static int append_header(struct xfer *x, const char *name, size_t nlen,
@@ -150,13 +121,9 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
 	struct xfer *x = ud;
 	size_t len = size * nitems, nlen = 0, vlen = 0;
 	const char *name = NULL, *v = NULL;
-	int resume = 0;
 
-	pthread_mutex_lock(&x->mu);
-	if (x->head_ready) { /* trailers of a chunked body: not forwarded */
-		pthread_mutex_unlock(&x->mu);
+	if (x->head_ready) /* trailers of a chunked body: not forwarded */
 		return len;
-	}
 	switch (headers_parse_response_line(line, len, &name, &nlen, &v,
 					    &vlen)) {
 	case HEADERS_LINE_STATUS:
@@ -164,26 +131,17 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
 		x->resp_hdrs_len = 0;
 		x->resp_size = -1;
 		x->resp_bad = 0;
-		pthread_mutex_unlock(&x->mu);
 		return len;
 	case HEADERS_LINE_END: {
 		long code = 0;
 
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-		if (code >= 100 && code < 200) {
-			pthread_mutex_unlock(&x->mu);
-			return len;
-		}
-		x->status = code;
-		x->head_ready = 1;
-		resume = xfer_want_resume(x);
-		pthread_mutex_unlock(&x->mu);
-		resume_conn(x, resume);
+		if (code < 100 || code >= 200)
+			xfer_up_head(x, code);
 		return len;
 	}
 	case HEADERS_LINE_BAD:
 		x->resp_bad = 1; /* obs-fold, garbage or control bytes: 502 */
-		pthread_mutex_unlock(&x->mu);
 		return len;
 	case HEADERS_LINE_FIELD:
 		break;
@@ -198,28 +156,240 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
 	}
 	if (append_header(x, name, nlen, v, vlen) != 0)
 		x->resp_bad = 1;
-	pthread_mutex_unlock(&x->mu);
 	return len;
 }
 
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-	struct xfer *x = ud;
 	size_t len = size * nmemb;
-	int resume;
 
-	pthread_mutex_lock(&x->mu);
-	if (ring_space(&x->down_ring) < len) {
-		/* all or nothing: curl hands the same chunk again later */
-		x->recv_paused = 1;
-		pthread_mutex_unlock(&x->mu);
-		return CURL_WRITEFUNC_PAUSE;
+	return xfer_up_push(ud, ptr, len) == 0 ? len : CURL_WRITEFUNC_PAUSE;
+}
+
+/* ---- the socket API ---- */
+
+static void sock_event(struct worker_io *io, uint32_t events)
+{
+	struct up_sock *us = (struct up_sock *)io;
+	struct upstream *u = us->u;
+	int mask = 0, running;
+
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
+		mask |= CURL_CSELECT_IN;
+	if (events & EPOLLOUT)
+		mask |= CURL_CSELECT_OUT;
+	if (events & EPOLLERR)
+		mask |= CURL_CSELECT_ERR;
+	curl_multi_socket_action(u->multi, us->fd, mask, &running);
+	check_done(u);
+}
+
+static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
+		   void *socketp)
+{
+	struct upstream *u = userp;
+	struct up_sock *us = socketp;
+	uint32_t ev = 0;
+
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		if (us != NULL) {
+			worker_io_del(u->w, s, &us->io);
+			free(us);
+		}
+		return 0;
 	}
-	ring_write(&x->down_ring, ptr, len);
-	resume = xfer_want_resume(x);
-	pthread_mutex_unlock(&x->mu);
-	resume_conn(x, resume);
-	return len;
+	if (what & CURL_POLL_IN)
+		ev |= EPOLLIN | EPOLLRDHUP;
+	if (what & CURL_POLL_OUT)
+		ev |= EPOLLOUT;
+	if (us == NULL) {
+		us = calloc(1, sizeof(*us));
+		if (us == NULL)
+			return -1; /* curl fails the transfer */
+		us->io.fn = sock_event;
+		us->u = u;
+		us->fd = s;
+		if (worker_io_add(u->w, s, ev, &us->io) != 0) {
+			free(us);
+			return -1;
+		}
+		curl_multi_assign(u->multi, s, us);
+		return 0;
+	}
+	return worker_io_mod(u->w, s, ev, &us->io) == 0 ? 0 : -1;
+}
+
+static void set_due(struct upstream *u);
+
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	struct upstream *u = userp;
+
+	(void)m;
+	u->curl_due = timeout_ms < 0 ? -1 : xfer_now_ms() + timeout_ms;
+	set_due(u);
+	return 0;
+}
+
+/* The worker's timer: the earlier of curl's and the next watch. */
+static void set_due(struct upstream *u)
+{
+	long due = u->curl_due, now = xfer_now_ms();
+
+	if (u->waiting != NULL &&
+	    (due < 0 || u->waiting->susp_since + WATCH_AFTER_MS < due))
+		due = u->waiting->susp_since + WATCH_AFTER_MS;
+	worker_timer(u->w, due < 0 ? -1 : due > now ? due - now : 0);
+}
+
+/* ---- watching suspended clients ---- */
+
+static void list_del(struct upstream *u, struct xfer *x)
+{
+	struct xfer **head = x->susp_list == LIST_WAITING ? &u->waiting
+							   : &u->watched;
+
+	if (x->susp_list == LIST_NONE)
+		return;
+	if (x->susp_prev != NULL)
+		x->susp_prev->susp_next = x->susp_next;
+	else
+		*head = x->susp_next;
+	if (x->susp_next != NULL)
+		x->susp_next->susp_prev = x->susp_prev;
+	else if (x->susp_list == LIST_WAITING)
+		u->waiting_tail = x->susp_prev;
+	x->susp_prev = x->susp_next = NULL;
+	x->susp_list = LIST_NONE;
+}
+
+static void unwatch(struct upstream *u, struct xfer *x)
+{
+	struct watch *wt = x->watch_io;
+
+	if (wt != NULL) {
+		worker_io_del(u->w, x->client_fd, &wt->io);
+		free(wt);
+		x->watch_io = NULL;
+	}
+}
+
+/* Bytes from the client (a pipelined request, a TLS alert) end the watch
+ * for this request, so a readable socket never makes the loop spin; its
+ * end or an error aborts the transfer, and the resumed connection sees
+ * the end itself. */
+static void watch_event(struct worker_io *io, uint32_t events)
+{
+	struct watch *wt = (struct watch *)io;
+	struct upstream *u = wt->u;
+	struct xfer *x = wt->x;
+	ssize_t r;
+	char c;
+
+	(void)events;
+	r = recv(x->client_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	unwatch(u, x);
+	list_del(u, x);
+	if (r > 0) {
+		x->peer_data = 1;
+		return;
+	}
+	log_event(LOG_LEVEL_DEBUG, "CLIENT_GONE", "client_ip", x->client_ip,
+		  "host", x->host, LOG_END);
+	finish(u, x, CURLE_ABORTED_BY_CALLBACK);
+}
+
+static void watch_due(struct upstream *u)
+{
+	long now = xfer_now_ms();
+
+	while (u->waiting != NULL &&
+	       u->waiting->susp_since + WATCH_AFTER_MS <= now) {
+		struct xfer *x = u->waiting;
+		struct watch *wt;
+
+		list_del(u, x);
+		if (x->peer_data || x->client_fd < 0)
+			continue;
+		wt = calloc(1, sizeof(*wt));
+		if (wt == NULL)
+			continue; /* not watched: the read timeout still ends it */
+		wt->io.fn = watch_event;
+		wt->u = u;
+		wt->x = x;
+		if (worker_io_add(u->w, x->client_fd, EPOLLIN | EPOLLRDHUP,
+				  &wt->io) != 0) {
+			free(wt);
+			continue;
+		}
+		x->watch_io = wt;
+		x->susp_list = LIST_WATCHED;
+		x->susp_next = u->watched;
+		if (u->watched != NULL)
+			u->watched->susp_prev = x;
+		u->watched = x;
+	}
+}
+
+void upstream_client_waits(struct upstream *u, struct xfer *x)
+{
+	if (x->susp_list != LIST_NONE || x->peer_data)
+		return;
+	x->susp_since = xfer_now_ms();
+	x->susp_list = LIST_WAITING;
+	x->susp_next = NULL;
+	x->susp_prev = u->waiting_tail;
+	if (u->waiting_tail != NULL)
+		u->waiting_tail->susp_next = x;
+	else {
+		u->waiting = x;
+		set_due(u);
+	}
+	u->waiting_tail = x;
+}
+
+void upstream_client_back(struct upstream *u, struct xfer *x)
+{
+	unwatch(u, x);
+	list_del(u, x);
+}
+
+/* ---- transfers ---- */
+
+static void timer_hook(void *ud)
+{
+	struct upstream *u = ud;
+	long now = xfer_now_ms();
+	int running;
+
+	if (u->curl_due >= 0 && now >= u->curl_due) {
+		u->curl_due = -1;
+		curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0,
+					 &running);
+		check_done(u);
+	}
+	watch_due(u);
+	set_due(u);
+}
+
+static void check_done(struct upstream *u)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(u->multi, &left)) != NULL) {
+		struct xfer *x = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+				  (char **)&x);
+		if (x != NULL)
+			finish(u, x, msg->data.result);
+	}
 }
 
 /* ---- request setup ---- */
@@ -303,7 +473,6 @@ static int setup_easy(struct upstream *u, struct xfer *x)
 	return 0;
 }
 
-/* Transfer over (success, error, or abort): publish, resume, release. */
 /*
  * A pooled upstream connection with bytes waiting after a complete
  * response (more than its Content-Length, a second unsolicited response)
@@ -339,281 +508,110 @@ static void drop_if_unclean(struct xfer *x)
 	}
 }
 
+/* Transfer over (success, error, or abort): release curl's side, then
+ * tell the state machine, which resumes a waiting client and drops the
+ * transfer's reference. */
 static void finish(struct upstream *u, struct xfer *x, CURLcode res)
 {
-	int resume;
 	curl_off_t ct = 0;
 
 	if (x->easy != NULL) {
 		curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &ct);
-		if (res == CURLE_OK && x->in_multi)
+		if (res == CURLE_OK)
 			drop_if_unclean(x);
-	}
-	if (x->in_multi) {
 		curl_multi_remove_handle(u->multi, x->easy);
-		x->in_multi = 0;
 		if (x->act_prev != NULL)
 			x->act_prev->act_next = x->act_next;
 		else
-			u->active_list = x->act_next;
+			u->active = x->act_next;
 		if (x->act_next != NULL)
 			x->act_next->act_prev = x->act_prev;
 		x->act_prev = x->act_next = NULL;
+		easy_put(u, x->easy);
+		x->easy = NULL;
 	}
-	easy_put(u, x->easy);
-	x->easy = NULL;
-	pthread_mutex_lock(&x->mu);
-	if (!x->done) {
-		x->done = 1;
-		x->result = res;
-		x->connect_time_us = (long)ct;
-		if (!x->head_ready)
-			x->head_ready = 1; /* error head: proxy.c sees status 0 */
-	}
-	resume = xfer_want_resume(x);
-	pthread_mutex_unlock(&x->mu);
-	resume_conn(x, resume);
-	server_transfer_end(x->srv);
-	xfer_put(x); /* the upstream thread's reference from START */
+	upstream_client_back(u, x);
+	xfer_up_done(x, res, (long)ct);
 }
 
-static void run_commands(struct upstream *u)
+void upstream_start(struct upstream *u, struct xfer *x)
 {
-	struct xfer *list, *x, *next;
-
-	pthread_mutex_lock(&u->qmu);
-	list = u->qhead;
-	u->qhead = u->qtail = NULL;
-	for (x = list; x != NULL; x = x->cmd_next) {
-		x->pending = x->cmd_bits;
-		x->cmd_bits = 0;
-		x->cmd_queued = 0;
-		x->proc_next = x->cmd_next;
+	x->up = u;
+	if (u->stopped || setup_easy(u, x) != 0) {
+		finish(u, x, CURLE_FAILED_INIT);
+		return;
 	}
-	pthread_mutex_unlock(&u->qmu);
-
-	for (x = list; x != NULL; x = next) {
-		unsigned cmd = x->pending;
-
-		next = x->proc_next;
-		if (cmd & XFER_CMD_START) {
-			/* START carries the upstream thread's reference. */
-			if ((cmd & XFER_CMD_ABORT) ||
-			    atomic_load(&u->abort_all) ||
-			    setup_easy(u, x) != 0) {
-				finish(u, x, CURLE_ABORTED_BY_CALLBACK);
-				cmd = 0;
-			} else if (curl_multi_add_handle(u->multi, x->easy) !=
-				   CURLM_OK) {
-				finish(u, x, CURLE_FAILED_INIT);
-				cmd = 0;
-			} else {
-				x->in_multi = 1;
-				x->act_prev = NULL;
-				x->act_next = u->active_list;
-				if (u->active_list != NULL)
-					u->active_list->act_prev = x;
-				u->active_list = x;
-			}
-		}
-		if ((cmd & XFER_CMD_ABORT) && x->in_multi)
-			finish(u, x, CURLE_ABORTED_BY_CALLBACK);
-		else if ((cmd & XFER_CMD_UNPAUSE) && x->in_multi)
-			curl_easy_pause(x->easy, CURLPAUSE_CONT);
-		xfer_put(x); /* the queue's reference */
+	if (curl_multi_add_handle(u->multi, x->easy) != CURLM_OK) {
+		easy_put(u, x->easy);
+		x->easy = NULL;
+		finish(u, x, CURLE_FAILED_INIT);
+		return;
 	}
+	x->act_prev = NULL;
+	x->act_next = u->active;
+	if (u->active != NULL)
+		u->active->act_prev = x;
+	u->active = x;
 }
 
-static void abort_everything(struct upstream *u)
+void upstream_unpause(struct upstream *u, struct xfer *x)
 {
-	while (u->active_list != NULL)
-		finish(u, u->active_list, CURLE_ABORTED_BY_CALLBACK);
+	(void)u;
+	if (x->easy != NULL)
+		curl_easy_pause(x->easy, CURLPAUSE_CONT);
 }
 
-/* A suspended MHD connection does not notice its client leaving. Watch
- * the sockets of clients suspended for a while and abort their transfers
- * on EOF or error. Bytes from the client (a pipelined request, a TLS
- * alert) end the watch for that request, so a readable socket never
- * makes this loop spin. */
-#define WATCH_MAX 64
-#define WATCH_AFTER_MS 500
-
-struct watch {
-	struct curl_waitfd fds[WATCH_MAX];
-	struct xfer *xs[WATCH_MAX];
-	unsigned n;
-};
-
-static void watch_collect(struct upstream *u, struct watch *w)
+void upstream_abort(struct upstream *u, struct xfer *x)
 {
-	long now = xfer_now_ms();
-	struct xfer *x;
-
-	w->n = 0;
-	for (x = u->active_list; x != NULL && w->n < WATCH_MAX;
-	     x = x->act_next) {
-		long since = atomic_load_explicit(&x->susp_since,
-						  memory_order_relaxed);
-
-		if (since == 0 || now - since < WATCH_AFTER_MS ||
-		    x->peer_data || x->client_fd < 0)
-			continue;
-		w->fds[w->n].fd = x->client_fd;
-		w->fds[w->n].events = CURL_WAIT_POLLIN;
-		w->fds[w->n].revents = 0;
-		w->xs[w->n++] = x;
-	}
+	finish(u, x, CURLE_ABORTED_BY_CALLBACK);
 }
 
-static void watch_check(struct upstream *u, struct watch *w)
+static void stop_hook(void *ud)
 {
-	unsigned i;
+	struct upstream *u = ud;
 
-	for (i = 0; i < w->n; i++) {
-		struct xfer *x = w->xs[i];
-		char c;
-		ssize_t r;
-
-		if (w->fds[i].revents == 0)
-			continue;
-		r = recv(w->fds[i].fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (r > 0) {
-			x->peer_data = 1;
-		} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-			log_event(LOG_LEVEL_DEBUG, "CLIENT_GONE", "client_ip",
-				  x->client_ip, "host", x->host, LOG_END);
-			finish(u, x, CURLE_ABORTED_BY_CALLBACK);
-		}
-	}
+	u->stopped = 1;
+	while (u->active != NULL)
+		finish(u, u->active, CURLE_ABORTED_BY_CALLBACK);
 }
 
-static void *upstream_main(void *arg)
+int upstream_create(struct worker *w, struct upstream **out)
 {
-	struct upstream *u = arg;
-	struct watch w;
-
-	while (!atomic_load(&u->stop)) {
-		int running = 0, left, sleep_ok;
-		CURLMsg *msg;
-
-		run_commands(u);
-		if (atomic_load(&u->abort_all))
-			abort_everything(u);
-		curl_multi_perform(u->multi, &running);
-		while ((msg = curl_multi_info_read(u->multi, &left)) != NULL) {
-			struct xfer *x = NULL;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-					  (char **)&x);
-			if (x != NULL)
-				finish(u, x, msg->data.result);
-		}
-		watch_collect(u, &w);
-		pthread_mutex_lock(&u->qmu);
-		sleep_ok = u->polling = u->qhead == NULL;
-		pthread_mutex_unlock(&u->qmu);
-		if (!sleep_ok)
-			continue; /* commands waiting: run them first */
-		curl_multi_poll(u->multi, w.fds, w.n, w.n ? 250 : 1000, NULL);
-		pthread_mutex_lock(&u->qmu);
-		u->polling = 0;
-		pthread_mutex_unlock(&u->qmu);
-		watch_check(u, &w);
-	}
-	run_commands(u);
-	abort_everything(u);
-	return NULL;
-}
-
-int upstream_pool_start(unsigned n, struct upstream_pool **out)
-{
-	struct upstream_pool *p;
-	unsigned i;
+	struct worker_hooks h;
+	struct upstream *u;
 
 	*out = NULL;
-	if (n == 0)
-		n = 1;
-	p = calloc(1, sizeof(*p));
-	if (p == NULL)
+	u = calloc(1, sizeof(*u));
+	if (u == NULL)
 		return -1;
-	p->ups = calloc(n, sizeof(*p->ups));
-	if (p->ups == NULL) {
-		free(p);
+	u->w = w;
+	u->curl_due = -1;
+	u->multi = curl_multi_init();
+	if (u->multi == NULL) {
+		free(u);
 		return -1;
 	}
-	p->id = atomic_fetch_add(&next_pool_id, 1) + 1;
-	for (i = 0; i < n; i++) {
-		struct upstream *u = &p->ups[i];
-
-		pthread_mutex_init(&u->qmu, NULL);
-		u->multi = curl_multi_init();
-		if (u->multi == NULL)
-			goto fail;
-		curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 256L);
-		if (pthread_create(&u->thread, NULL, upstream_main, u) != 0) {
-			curl_multi_cleanup(u->multi);
-			u->multi = NULL;
-			goto fail;
-		}
-		p->n = i + 1;
-	}
-	*out = p;
+	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 256L);
+	curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
+	curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
+	h.ud = u;
+	h.timer = timer_hook;
+	h.stop = stop_hook;
+	worker_set_hooks(w, &h);
+	*out = u;
 	return 0;
-fail:
-	upstream_pool_stop(p);
-	return -1;
 }
 
-/* Each calling thread (an MHD worker) keeps to the upstream thread it
- * was given round-robin on its first call, so with one upstream thread
- * per worker every worker has a partner of its own: the hand-offs of a
- * pair stay between two threads and batch better than requests spread
- * over every upstream thread (doc/performance.md: +13 % requests/s,
- * -9 % CPU per request in scenario 1). Keyed by the pool's id, not its
- * address, so a thread never reuses a choice made for a freed pool. */
-struct upstream *upstream_pick(struct upstream_pool *p)
+void upstream_free(struct upstream *u)
 {
-	static __thread unsigned long pool_id;
-	static __thread unsigned index;
-
-	if (pool_id != p->id) {
-		index = atomic_fetch_add(&p->rr, 1);
-		pool_id = p->id;
-	}
-	return &p->ups[index % p->n];
-}
-
-void upstream_pool_abort_all(struct upstream_pool *p)
-{
-	unsigned i;
-
-	for (i = 0; i < p->n; i++) {
-		atomic_store(&p->ups[i].abort_all, 1);
-		curl_multi_wakeup(p->ups[i].multi);
-	}
-}
-
-void upstream_pool_stop(struct upstream_pool *p)
-{
-	unsigned i;
-
-	if (p == NULL)
+	if (u == NULL)
 		return;
-	for (i = 0; i < p->n; i++) {
-		atomic_store(&p->ups[i].stop, 1);
-		curl_multi_wakeup(p->ups[i].multi);
-	}
-	for (i = 0; i < p->n; i++) {
-		struct upstream *u = &p->ups[i];
-
-		pthread_join(u->thread, NULL);
-		while (u->n_easy > 0)
-			curl_easy_cleanup(u->easy_pool[--u->n_easy]);
-		curl_multi_cleanup(u->multi);
-		pthread_mutex_destroy(&u->qmu);
-	}
-	free(p->ups);
-	free(p);
+	stop_hook(u);
+	while (u->n_easy > 0)
+		curl_easy_cleanup(u->easy_pool[--u->n_easy]);
+	/* closes the pooled connections: sock_cb removes their sources */
+	curl_multi_cleanup(u->multi);
+	free(u);
 }

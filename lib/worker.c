@@ -45,10 +45,12 @@
 /* The longest wait: MHD's timeouts are checked at least this often. */
 #define WAIT_MAX_MS 1000
 
-enum tag_kind { TAG_MHD, TAG_WAKE, TAG_PARK };
+enum tag_kind { TAG_MHD = 1, TAG_WAKE, TAG_PARK, TAG_IO };
 
+/* The head of every epoll registration; struct worker_io starts the
+ * same way (its kind_). */
 struct tag {
-	enum tag_kind kind;
+	int kind;
 };
 
 struct park {
@@ -81,6 +83,12 @@ struct worker {
 	int ep;
 	int wake_fd;
 	struct tag mhd_tag, wake_tag;
+	struct worker_hooks hooks;
+	long timer_due; /* monotonic ms of hooks.timer, -1 = none */
+	/* the batch of events being dispatched, so that a source removed
+	 * during it is not called afterwards (worker_io_del) */
+	struct epoll_event *batch;
+	int batch_n;
 	pthread_mutex_t q_mu;
 	struct pending *q;
 	size_t q_len, q_cap;
@@ -381,10 +389,18 @@ static void *worker_main(void *arg)
 		} else {
 			wait_ms = BACKOFF_MS;
 		}
+		if (w->timer_due >= 0) {
+			long d = w->timer_due - mono_ms();
+
+			if (d < 0)
+				d = 0;
+			if (d < wait_ms)
+				wait_ms = (int)d;
+		}
 		if (wait_ms != 0)
 			atomic_store(&w->sleeping, 1);
-		/* A resume from another thread since the last MHD_run: the
-		 * next MHD_run handles it, do not sleep first. */
+		/* A resume since the last MHD_run: the next MHD_run handles
+		 * it, do not sleep first. */
 		if (atomic_exchange(&w->kicked, 0))
 			wait_ms = 0;
 		n = epoll_wait(w->ep, evs, MAX_EVENTS, wait_ms);
@@ -392,20 +408,42 @@ static void *worker_main(void *arg)
 		if (n > 0 || w->moved != 0)
 			zero_runs = 0;
 		w->moved = 0;
+		w->batch = evs;
+		w->batch_n = n;
 		for (i = 0; i < n; i++) {
 			struct tag *tg = evs[i].data.ptr;
 
+			if (tg == NULL)
+				continue; /* removed during this batch */
 			if (tg->kind == TAG_WAKE)
 				take_new(w);
 			else if (tg->kind == TAG_PARK)
 				unpark(w, (struct park *)tg);
+			else if (tg->kind == TAG_IO) {
+				struct worker_io *io = (struct worker_io *)tg;
+
+				io->fn(io, evs[i].events);
+			}
 			/* TAG_MHD: MHD_run below */
+		}
+		w->batch = NULL;
+		w->batch_n = 0;
+		if (w->timer_due >= 0 && mono_ms() >= w->timer_due) {
+			w->timer_due = -1;
+			w->hooks.timer(w->hooks.ud);
 		}
 		MHD_run(w->d);
 		park_stalled(w);
 	}
 	/* The daemon is stopped by the caller: nothing may stay suspended
 	 * by us, and sockets still queued are closed. */
+	if (w->hooks.stop != NULL) {
+		w->hooks.stop(w->hooks.ud);
+		/* the aborted requests' clients were resumed: a chance to
+		 * queue and send their error responses before the close */
+		MHD_run(w->d);
+		MHD_run(w->d);
+	}
 	while (w->parked != NULL)
 		unpark(w, w->parked);
 	park_stalled(w);
@@ -414,9 +452,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int worker_start(struct MHD_Daemon *d, struct conns *c, struct worker **out)
+int worker_create(struct conns *c, struct worker **out)
 {
-	const union MHD_DaemonInfo *di;
 	struct epoll_event ev;
 	struct worker *w;
 
@@ -427,7 +464,7 @@ int worker_start(struct MHD_Daemon *d, struct conns *c, struct worker **out)
 		return -1;
 	w->ep = -1;
 	w->wake_fd = -1;
-	w->d = d;
+	w->timer_due = -1;
 	w->conns = c;
 	atomic_init(&w->stop, 0);
 	atomic_init(&w->kicked, 0);
@@ -435,25 +472,86 @@ int worker_start(struct MHD_Daemon *d, struct conns *c, struct worker **out)
 	pthread_mutex_init(&w->q_mu, NULL);
 	w->ep = epoll_create1(EPOLL_CLOEXEC);
 	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
-	if (w->ep < 0 || w->wake_fd < 0 || di == NULL)
+	if (w->ep < 0 || w->wake_fd < 0)
 		goto fail;
 	w->mhd_tag.kind = TAG_MHD;
 	w->wake_tag.kind = TAG_WAKE;
 	ev.events = EPOLLIN;
-	ev.data.ptr = &w->mhd_tag;
-	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, di->epoll_fd, &ev) != 0)
-		goto fail;
 	ev.data.ptr = &w->wake_tag;
-	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) != 0 ||
-	    pthread_create(&w->thread, NULL, worker_main, w) != 0)
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) != 0)
 		goto fail;
-	w->started = 1;
 	*out = w;
 	return 0;
 fail:
 	worker_free(w);
 	return -1;
+}
+
+void worker_set_hooks(struct worker *w, const struct worker_hooks *h)
+{
+	w->hooks = *h;
+}
+
+int worker_run(struct worker *w, struct MHD_Daemon *d)
+{
+	const union MHD_DaemonInfo *di;
+	struct epoll_event ev;
+
+	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+	if (di == NULL || w->started)
+		return -1;
+	w->d = d;
+	ev.events = EPOLLIN;
+	ev.data.ptr = &w->mhd_tag;
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, di->epoll_fd, &ev) != 0 ||
+	    pthread_create(&w->thread, NULL, worker_main, w) != 0)
+		return -1;
+	w->started = 1;
+	return 0;
+}
+
+/* ---- event sources and the timer (worker thread) ---- */
+
+int worker_io_add(struct worker *w, int fd, uint32_t events,
+		  struct worker_io *io)
+{
+	struct epoll_event ev;
+
+	io->kind_ = TAG_IO;
+	ev.events = events;
+	ev.data.ptr = io;
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) == 0)
+		return 0;
+	/* a descriptor number reused before its old registration went */
+	if (errno == EEXIST && epoll_ctl(w->ep, EPOLL_CTL_MOD, fd, &ev) == 0)
+		return 0;
+	return -1;
+}
+
+int worker_io_mod(struct worker *w, int fd, uint32_t events,
+		  struct worker_io *io)
+{
+	struct epoll_event ev;
+
+	ev.events = events;
+	ev.data.ptr = io;
+	return epoll_ctl(w->ep, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void worker_io_del(struct worker *w, int fd, struct worker_io *io)
+{
+	int i;
+
+	/* EBADF when the owner closed fd already: the kernel dropped it */
+	epoll_ctl(w->ep, EPOLL_CTL_DEL, fd, NULL);
+	for (i = 0; w->batch != NULL && i < w->batch_n; i++)
+		if (w->batch[i].data.ptr == io)
+			w->batch[i].data.ptr = NULL;
+}
+
+void worker_timer(struct worker *w, long delay_ms)
+{
+	w->timer_due = delay_ms < 0 ? -1 : mono_ms() + delay_ms;
 }
 
 int worker_add(struct worker *w, int fd, const struct sockaddr *sa,
@@ -489,11 +587,6 @@ int worker_add(struct worker *w, int fd, const struct sockaddr *sa,
 	if (was_empty && write(w->wake_fd, &one, sizeof(one)) < 0)
 		one = 0; /* the counter is already non-zero: it will wake */
 	return 0;
-}
-
-struct worker *worker_current(void)
-{
-	return self;
 }
 
 void worker_wake(struct worker *w)

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * worker: one event-loop thread owning one libmicrohttpd daemon in
- * external epoll mode (ARCHITECTURE.md §7, issue 14). The loop waits on
+ * external epoll mode and, through its hooks and sources, one curl multi
+ * (upstream.c): a request is served on this one thread from its first
+ * byte to its log line (ARCHITECTURE.md §7, issue 14). The loop waits on
  * one epoll set holding the daemon's epoll descriptor, an eventfd for
- * connections handed in by the acceptor, and the sockets of parked
- * handshakes, and calls MHD_run() after every wakeup. Idle connections
- * cost nothing: nothing scans them (the poll-mode daemon of release 1
- * rebuilt and scanned the whole set on every wakeup).
+ * connections handed in by the acceptor, the sockets of parked
+ * handshakes and the sources added with worker_io_add (curl's sockets,
+ * watched clients), with the earliest of MHD's timeout, the parked
+ * deadlines and the timer of worker_timer; it dispatches the events,
+ * calls the timer hook when due, then MHD_run(). Idle connections cost
+ * nothing: nothing scans them (the poll-mode daemon of release 1 rebuilt
+ * and scanned the whole set on every wakeup).
  *
  * Handshake parking. libmicrohttpd (0.9.75 and 1.0.1) in epoll mode keeps
  * a connection whose TLS handshake waits for the client in its "ready"
@@ -30,7 +35,7 @@
  * worker's transport functions count them) and no event arrived, the
  * loop waits 1 ms on its epoll set.
  *
- * Threads: worker_start/stop/free on the main thread; worker_add() from
+ * Threads: worker_create/set_hooks/run/stop/free on the main thread; worker_add() from
  * any thread (the acceptor); worker_track()/worker_untrack() from the
  * daemon's callbacks, i.e. on the worker's own thread; everything else in
  * the loop belongs to the worker thread alone.
@@ -38,6 +43,7 @@
 #ifndef AP_WORKER_H
 #define AP_WORKER_H
 
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <gnutls/gnutls.h>
@@ -46,14 +52,46 @@
 struct worker;
 struct conns;
 
-/*
- * Start a loop thread for d, a daemon started with MHD_USE_EPOLL,
+/* Set the worker up (its epoll set, its wakeup descriptor); no thread
+ * yet. c is the listener's admission state: a connection that MHD
+ * refuses in worker_add() gives its slot back there. Returns 0 or -1. */
+int worker_create(struct conns *c, struct worker **out);
+
+/* What the loop calls besides libmicrohttpd (upstream.c's curl multi):
+ * timer when the delay given to worker_timer() has passed, stop on the
+ * worker thread when the loop ends, before parked connections are
+ * resumed. Set before worker_run(). */
+struct worker_hooks {
+	void *ud;
+	void (*timer)(void *ud);
+	void (*stop)(void *ud);
+};
+void worker_set_hooks(struct worker *w, const struct worker_hooks *h);
+
+/* Start the loop thread for d, a daemon started with MHD_USE_EPOLL,
  * MHD_ALLOW_SUSPEND_RESUME and MHD_USE_NO_LISTEN_SOCKET and no internal
- * thread. c is the listener's admission state: a connection that MHD
- * refuses in worker_add() gives its slot back there. d and c must outlive
- * the worker. Returns 0 or -1.
- */
-int worker_start(struct MHD_Daemon *d, struct conns *c, struct worker **out);
+ * thread. d must outlive the loop. Returns 0 or -1. */
+int worker_run(struct worker *w, struct MHD_Daemon *d);
+
+/* A descriptor in the loop's epoll set besides libmicrohttpd's: fn is
+ * called on the worker thread with the epoll events. kind_ is the
+ * worker's. */
+struct worker_io {
+	int kind_;
+	void (*fn)(struct worker_io *io, uint32_t events);
+};
+/* Worker thread (or before worker_run / after worker_stop). 0 or -1. */
+int worker_io_add(struct worker *w, int fd, uint32_t events,
+		  struct worker_io *io);
+int worker_io_mod(struct worker *w, int fd, uint32_t events,
+		  struct worker_io *io);
+/* Remove fd; io is not called again, not even for an event of the batch
+ * being dispatched, so the caller may free it at once. */
+void worker_io_del(struct worker *w, int fd, struct worker_io *io);
+/* Call hooks.timer once, delay_ms from now (0: at the next turn of the
+ * loop; negative: never). Replaces the previous delay. Worker thread. */
+void worker_timer(struct worker *w, long delay_ms);
+
 /* Hand an accepted socket to the worker (ownership passes, also on
  * failure): it is added to the daemon on the worker thread. Any thread.
  * Returns 0, or -1 when it could not be queued (the socket is closed and
@@ -69,14 +107,14 @@ void worker_track(struct MHD_Connection *conn, gnutls_session_t s, int fd);
 void worker_served(int fd);
 /* From MHD's connection-closed notification (on the worker thread). */
 void worker_untrack(int fd);
-/* The worker whose thread calls this, or NULL (not a worker thread). */
-struct worker *worker_current(void);
-/* Wake the loop (any thread). Call it after MHD_resume_connection() from
- * another thread: libmicrohttpd 0.9.75 and 1.0.1 in external epoll mode
- * can consume the resume's own wakeup inside an MHD_run() that has
- * already passed its check for resumed connections, and
- * MHD_get_timeout() does not count them, so without this the loop may
- * sleep up to a second on a resumed connection. NULL is fine. */
+/* Make the loop's next wait a zero one (any thread; from another thread
+ * it also wakes the loop). Call it after MHD_resume_connection():
+ * libmicrohttpd 0.9.75 and 1.0.1 in external epoll mode can consume the
+ * resume's own wakeup inside an MHD_run() that has already passed its
+ * check for resumed connections, and MHD_get_timeout() does not count
+ * them, so without this the loop may sleep up to a second on a resumed
+ * connection. On the worker thread it costs one atomic store. NULL is
+ * fine. */
 void worker_wake(struct worker *w);
 /* Stop the loop: parked connections are resumed first, so that the
  * daemon holds none suspended by us; joins the thread. The daemon is then
