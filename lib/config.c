@@ -11,7 +11,6 @@
  */
 #include "config.h"
 #include "host.h"
-#include "router.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1101,6 +1100,18 @@ static void finish_manual(struct parse *p)
 	}
 }
 
+/* A [site] for name? (router.c answers this for requests; the parser
+ * does not depend on the request side.) */
+static int has_site(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_sites; i++)
+		if (strcmp(cfg->sites[i].host, name) == 0)
+			return 1;
+	return 0;
+}
+
 static void finish_acme(struct parse *p)
 {
 	struct config *cfg = p->cfg;
@@ -1116,7 +1127,7 @@ static void finish_acme(struct parse *p)
 	if (cfg->acme_contact == NULL && p->contact_line == 0)
 		diag(p, 1, tls_line, "acme mode needs acme_contact in [tls]");
 	for (i = 0; i < cfg->n_acme_domains; i++)
-		if (router_find_site(cfg, cfg->acme_domains[i]) == NULL)
+		if (!has_site(cfg, cfg->acme_domains[i]))
 			diag(p, 0, p->domain_lines[i],
 			     "acme_domains entry %s has no [site %s]",
 			     cfg->acme_domains[i], cfg->acme_domains[i]);

@@ -26,9 +26,9 @@
 #include "acceptor.h"
 #include "host.h"
 #include "httpd80.h"
+#include "listener.h"
 #include "log.h"
 #include "ratelimit.h"
-#include "server.h"
 #include "snapshot.h"
 
 #define CHALLENGE_PREFIX "/.well-known/acme-challenge/"
@@ -85,8 +85,7 @@ struct httpd80 {
 	struct MHD_Daemon *d;
 	struct acceptor *acc;
 	const struct config *cfg;
-	struct server_listener *l;
-	struct server *srv;
+	struct listener *l;
 	struct challenge_map *map;
 	unsigned https_port;
 	unsigned port;
@@ -123,7 +122,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 	(void)toe;
 	/* The next head on a kept-alive connection has a deadline too. */
-	server_head_expect(h->srv, conn, HTTPD80_TIMEOUT_SECS);
+	listener_head_expect(h->l, conn, HTTPD80_TIMEOUT_SECS);
 	free(*req_cls);
 	*req_cls = NULL;
 }
@@ -168,10 +167,10 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
 static int rate_allowed(struct httpd80 *h, const struct sockaddr *peer,
 			const char *ip, const char *host, const char *path)
 {
-	struct snapshot *snap = server_snapshot(h->srv);
+	struct snapshot *snap = listener_snapshot(h->l);
 	int ok;
 
-	ok = ratelimit_allow(server_ratelimit(h->srv), peer,
+	ok = ratelimit_allow(h->l->rl, peer,
 			     snap->cfg->rl_requests_per_second,
 			     snap->cfg->rl_burst, ratelimit_now_ms());
 	snapshot_put(snap);
@@ -201,12 +200,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	(void)url;
 	(void)version;
 	(void)upload_data;
-	server_head_complete(conn);
+	listener_head_complete(conn);
 	if (r == NULL)
 		return MHD_NO;
 	/* Bodies are not wanted here: answer at once, drop what was sent. */
 	*upload_data_size = 0;
-	server_conn_peer(conn, &peer);
+	listener_conn_peer(conn, &peer);
 	log_format_ip((const struct sockaddr *)&peer, ip, sizeof(ip));
 	host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 	/* The query string is never logged (F9). */
@@ -263,7 +262,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	return res;
 }
 
-int httpd80_start(const struct config *cfg, struct server_listener *l,
+int httpd80_start(const struct config *cfg, struct listener *l,
 		  struct challenge_map *map, unsigned https_port,
 		  struct httpd80 **out, char *err, size_t errsz)
 {
@@ -288,7 +287,6 @@ int httpd80_start(const struct config *cfg, struct server_listener *l,
 	}
 	h->cfg = cfg;
 	h->l = l;
-	h->srv = l->srv;
 	h->map = map;
 	h->https_port = https_port;
 	lfd = acceptor_listen((struct sockaddr *)&ss, sslen, 256);
@@ -304,7 +302,7 @@ int httpd80_start(const struct config *cfg, struct server_listener *l,
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(
-		flags, 0, server_accept_policy, l, handle, h,
+		flags, 0, listener_accept_policy, l, handle, h,
 		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "http",
 		/* above the acceptor's budget (conns.c), which rules */
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD80_MAX_CONNS + 16,
@@ -312,7 +310,7 @@ int httpd80_start(const struct config *cfg, struct server_listener *l,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD80_MEMORY,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-		MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, l,
+		MHD_OPTION_NOTIFY_CONNECTION, listener_notify_connection, l,
 		MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
 	h->port = acceptor_port(lfd);
 	if (h->d == NULL ||

@@ -23,7 +23,7 @@
  * addresses are needed to fill its slots, as with the HTTPS defaults
  * (1024 / 128). Browsers open at most 6 connections per host. */
 #define HTTPD80_MAX_CONNS_PER_IP (HTTPD80_MAX_CONNS / 8)
-struct server_listener;
+struct listener;
 struct httpd80;
 
 /*
@@ -36,7 +36,7 @@ struct httpd80;
  * none is left). cfg, l and map must outlive the listener. Logs
  * LISTENING proto=http with the bound address.
  */
-int httpd80_start(const struct config *cfg, struct server_listener *l,
+int httpd80_start(const struct config *cfg, struct listener *l,
 		  struct challenge_map *map, unsigned https_port,
 		  struct httpd80 **out, char *err, size_t errsz);
 unsigned httpd80_port(const struct httpd80 *h);

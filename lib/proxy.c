@@ -12,11 +12,11 @@
 
 #include "headers.h"
 #include "host.h"
+#include "listener.h"
 #include "log.h"
 #include "proxy.h"
 #include "ratelimit.h"
 #include "router.h"
-#include "server.h"
 #include "snapshot.h"
 #include "upstream.h"
 #include "worker.h"
@@ -24,9 +24,9 @@
 
 #define BODY_DISCARD_SLACK (1024 * 1024)
 
-static struct server *srv_of(const struct xfer *x)
+static struct listener *listener_of(const struct xfer *x)
 {
-	return ((const struct proxy_ctx *)x->ctx)->srv;
+	return ((const struct proxy_ctx *)x->ctx)->l;
 }
 
 /* ---- the state machine's effects (xfer_ops) ---- */
@@ -72,7 +72,7 @@ void *proxy_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 		return NULL;
 	x->conn = conn;
 	x->up = ctx->up;
-	server_request_begin(ctx->srv, conn);
+	listener_request_begin(ctx->l, conn);
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	log_format_ip(ci != NULL ? ci->client_addr : NULL, x->client_ip,
 		      sizeof(x->client_ip));
@@ -113,7 +113,7 @@ static enum MHD_Result respond_plain(struct xfer *x, unsigned status)
 					"text/plain; charset=utf-8");
 	/* After a malformed or oversized request the rest of the stream
 	 * cannot be trusted to start a new request: close. */
-	if (server_stopping(srv_of(x)) || status == 400 || status == 413 ||
+	if (listener_stopping(listener_of(x)) || status == 400 || status == 413 ||
 	    status == 414 || status == 431)
 		MHD_add_response_header(r, "Connection", "close");
 	ret = MHD_queue_response(x->conn, status, r);
@@ -261,7 +261,7 @@ static int rate_allowed(struct xfer *x, const struct config *cfg)
 	char path[1024];
 	size_t plen;
 
-	if (ratelimit_allow(server_ratelimit(srv_of(x)),
+	if (ratelimit_allow(listener_of(x)->rl,
 			    ci != NULL ? ci->client_addr : NULL,
 			    cfg->rl_requests_per_second, cfg->rl_burst,
 			    ratelimit_now_ms()))
@@ -279,7 +279,6 @@ static int rate_allowed(struct xfer *x, const struct config *cfg)
 static enum MHD_Result first_call(struct xfer *x, const char *method,
 				  const char *version)
 {
-	struct server *srv = srv_of(x);
 	struct hdr_scan scan;
 	struct hdr_build build;
 	const char *hv;
@@ -288,7 +287,7 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	const union MHD_ConnectionInfo *ci;
 	int r = 0;
 
-	server_head_complete(x->conn); /* the whole head is here */
+	listener_head_complete(x->conn); /* the whole head is here */
 	if (mlen < sizeof(x->method)) {
 		memcpy(x->method, method, mlen + 1);
 	} else {
@@ -325,7 +324,7 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 		snprintf(x->host, sizeof(x->host), "-");
 		return respond_plain(x, 400);
 	}
-	x->snap = server_snapshot(srv);
+	x->snap = listener_snapshot(listener_of(x));
 	cfg = x->snap->cfg;
 	if (!rate_allowed(x, cfg))
 		return respond_plain(x, 429);
@@ -494,7 +493,7 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 		MHD_destroy_response(r);
 		return respond_plain(x, 502);
 	}
-	if (server_stopping(srv_of(x)))
+	if (listener_stopping(listener_of(x)))
 		MHD_add_response_header(r, "Connection", "close");
 	ret = MHD_queue_response(x->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
@@ -582,6 +581,6 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		  : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
 		  : "aborted",
 		  LOG_END);
-	server_request_end(((struct proxy_ctx *)cls)->srv, conn);
+	listener_request_end(((struct proxy_ctx *)cls)->l, conn);
 	xfer_put(x);
 }

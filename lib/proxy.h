@@ -15,14 +15,16 @@
 
 #include <microhttpd.h>
 
-struct server;
+struct listener;
 struct upstream;
 struct worker;
 
 /* What the request code of one worker needs, given once: the cls of the
- * worker daemon's request callbacks. Owned by the server. */
+ * worker daemon's request callbacks. Owned by the server. The listener
+ * holds the config snapshot, the rate limiter and the connection table;
+ * up and w are the worker's curl multi and loop. */
 struct proxy_ctx {
-	struct server *srv;
+	struct listener *l;
 	struct upstream *up;
 	struct worker *w;
 };

@@ -23,6 +23,7 @@
 #include "conns.h"
 #include "ap_autoconf.h"
 #include "httpd80.h"
+#include "listener.h"
 #include "log.h"
 #include "proxy.h"
 #include "ratelimit.h"
@@ -53,15 +54,13 @@ struct server {
 	atomic_uint next_worker;
 	int running; /* between a successful start and stop */
 	unsigned https_port;
-	atomic_int stopping;
-	/* requests between the URI callback and NOTIFY_COMPLETED */
-	atomic_int in_flight;
-	/* open client connections, so shutdown can close the idle ones */
-	pthread_mutex_t conns_mu;
-	struct conn_track *conns;
-	/* admission budgets of the two listeners (SPEC F15): HTTPS has
-	 * max_connections slots, port 80 its own HTTPD80_MAX_CONNS */
-	struct server_listener https_l, http_l;
+	/* the open connections of both listeners, their head deadlines,
+	 * the in-flight count and the stopping flag (listener.h) */
+	struct conn_table *table;
+	/* the two listeners, each with its admission budget (SPEC F15):
+	 * HTTPS has max_connections slots, port 80 its own
+	 * HTTPD80_MAX_CONNS */
+	struct listener https_l, http_l;
 	struct acceptor *https_acc; /* accept loop of the HTTPS listener */
 	/* the static-change warning last given, to give it once */
 	char *static_warned;
@@ -74,13 +73,6 @@ struct server {
 	 * workers, and the thread that evicts idle buckets */
 	struct ratelimit *rl;
 	struct ratelimit_housekeeper *rl_hk;
-	/* request-head deadlines (slowloris): the thread that closes
-	 * connections whose head did not arrive in time */
-	pthread_t reaper;
-	int reaper_running;
-	int reaper_stop;
-	pthread_mutex_t reaper_mu;
-	pthread_cond_t reaper_cv;
 };
 
 static long mono_ms(void)
@@ -89,16 +81,6 @@ static long mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-struct snapshot *server_snapshot(struct server *srv)
-{
-	return snapshot_cell_get(&srv->snap);
-}
-
-int server_stopping(const struct server *srv)
-{
-	return atomic_load(&srv->stopping);
 }
 
 unsigned server_http_port(const struct server *srv)
@@ -111,18 +93,35 @@ unsigned server_https_port(const struct server *srv)
 	return srv->https_port;
 }
 
-/* ---- rate limiting (issue 4) ---- */
+/* ---- the listeners ---- */
 
-struct ratelimit *server_ratelimit(struct server *srv)
+/* A connection closed on either listener: an accept loop paused for a
+ * slot or a descriptor may go on. */
+static void kick_acceptors(void *ud)
 {
-	return srv->rl;
+	struct server *srv = ud;
+
+	acceptor_kick(srv->https_acc);
+	httpd80_kick(srv->http);
 }
+
+static void listener_init(struct server *srv, struct listener *l)
+{
+	l->table = srv->table;
+	l->snap = &srv->snap;
+	l->rl = srv->rl;
+	l->kick = kick_acceptors;
+	l->kick_ud = srv;
+}
+
+/* ---- rate limiting (issue 4) ---- */
 
 /* Housekeeping thread: eviction settings of the current snapshot, so a
  * reload changes them. */
 static void rl_settings(void *ud, unsigned *interval_secs, unsigned *age_secs)
 {
-	struct snapshot *s = server_snapshot(ud);
+	struct server *srv = ud;
+	struct snapshot *s = snapshot_cell_get(&srv->snap);
 
 	*interval_secs = s->cfg->rl_eviction_interval_secs;
 	*age_secs = s->cfg->rl_eviction_age_secs;
@@ -144,16 +143,6 @@ int server_create(struct config *cfg, struct server **out, char *err,
 		return -1;
 	}
 	snapshot_cell_init(&srv->snap, NULL);
-	pthread_mutex_init(&srv->conns_mu, NULL);
-	pthread_mutex_init(&srv->reaper_mu, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&srv->reaper_cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
 	srv->cfg = cfg;
 	s = snapshot_new(cfg);
 	if (s != NULL) {
@@ -179,13 +168,14 @@ int server_create(struct config *cfg, struct server **out, char *err,
 		goto fail;
 	}
 	srv->rl = ratelimit_new(RATELIMIT_DEFAULT_MAX_ENTRIES);
-	srv->https_l.srv = srv;
+	srv->table = conn_table_new(cfg);
+	listener_init(srv, &srv->https_l);
 	srv->https_l.conns = conns_new("https", cfg->max_connections, 0);
-	srv->http_l.srv = srv;
+	listener_init(srv, &srv->http_l);
 	srv->http_l.conns = conns_new("http", HTTPD80_MAX_CONNS,
 				      HTTPD80_MAX_CONNS_PER_IP);
-	if (srv->rl == NULL || srv->https_l.conns == NULL ||
-	    srv->http_l.conns == NULL) {
+	if (srv->rl == NULL || srv->table == NULL ||
+	    srv->https_l.conns == NULL || srv->http_l.conns == NULL) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
@@ -201,293 +191,6 @@ int server_create(struct config *cfg, struct server **out, char *err,
 fail:
 	server_free(srv);
 	return -1;
-}
-
-/* ---- connection accounting (every listener) ---- */
-
-/* One per open client connection (MHD's socket context): busy while a
- * request is in progress. The list is touched when connections open and
- * close; busy and deadline are atomics its worker sets without the lock.
- * deadline (CLOCK_MONOTONIC ms, 0 = none) is when the connection is cut
- * unless a complete request head has arrived: libmicrohttpd's timeout is
- * one of inactivity, reset by every byte, so a head dribbled a byte at a
- * time would otherwise hold the connection for ever. */
-struct conn_track {
-	int fd;
-	atomic_int busy;
-	atomic_long deadline;
-	struct sockaddr_storage addr; /* the client, for the log */
-	struct conn_track *prev, *next;
-};
-
-enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
-				     socklen_t addrlen)
-{
-	const struct server_listener *l = cls;
-
-	(void)addr;
-	(void)addrlen;
-	/* The budgets are enforced by the acceptors (conns_admit). */
-	return atomic_load(&l->srv->stopping) ? MHD_NO : MHD_YES;
-}
-
-/* The client address of conn, copied at once: libmicrohttpd 1.0 reuses
- * one result buffer for every MHD_get_connection_info() call. */
-void server_conn_peer(struct MHD_Connection *conn, struct sockaddr_storage *ss)
-{
-	const union MHD_ConnectionInfo *ai =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
-	memset(ss, 0, sizeof(*ss));
-	ss->ss_family = AF_UNSPEC;
-	if (ai == NULL || ai->client_addr == NULL)
-		return;
-	if (ai->client_addr->sa_family == AF_INET)
-		memcpy(ss, ai->client_addr, sizeof(struct sockaddr_in));
-	else if (ai->client_addr->sa_family == AF_INET6)
-		memcpy(ss, ai->client_addr, sizeof(struct sockaddr_in6));
-}
-
-void server_notify_connection(void *cls, struct MHD_Connection *conn,
-			      void **socket_context,
-			      enum MHD_ConnectionNotificationCode toe)
-{
-	struct server_listener *l = cls;
-	struct server *srv = l->srv;
-	const struct config *cfg = srv->cfg;
-
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		unsigned t = cfg->tls_handshake_timeout_secs;
-		const union MHD_ConnectionInfo *ci;
-		struct conn_track *ct = calloc(1, sizeof(*ct));
-		gnutls_session_t session = NULL;
-		int fd = -1;
-
-		/* Each result is copied before the next call: libmicrohttpd
-		 * 1.0 reuses one buffer for all of them. */
-		ci = MHD_get_connection_info(conn,
-					     MHD_CONNECTION_INFO_GNUTLS_SESSION);
-		if (ci != NULL)
-			session = ci->tls_session;
-		ci = MHD_get_connection_info(conn,
-					     MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (ci != NULL)
-			fd = ci->connect_fd;
-		/* The session exists, its handshake has not started (it runs
-		 * on this thread once bytes arrive). */
-		if (session != NULL) {
-			tls_session_setup(session);
-			worker_track(conn, session, fd);
-		}
-
-		/* The slot was taken by the acceptor (conns_admit). */
-		if (ct != NULL && fd >= 0) {
-			ct->fd = fd;
-			server_conn_peer(conn, &ct->addr);
-			/* The handshake and the first head must be done
-			 * in this time, however slowly the bytes come. */
-			atomic_init(&ct->deadline,
-				    mono_ms() +
-					    1000L * (long)(t +
-							   cfg->header_timeout_secs));
-			pthread_mutex_lock(&srv->conns_mu);
-			ct->next = srv->conns;
-			if (srv->conns != NULL)
-				srv->conns->prev = ct;
-			srv->conns = ct;
-			pthread_mutex_unlock(&srv->conns_mu);
-			*socket_context = ct;
-		} else {
-			free(ct);
-		}
-		/* Until its first request a connection gets the (shorter)
-		 * handshake timeout; proxy_uri_log switches to the idle one. */
-		if (t > cfg->idle_timeout_secs)
-			t = cfg->idle_timeout_secs;
-		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, t);
-	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		struct conn_track *ct = *socket_context;
-		struct sockaddr_storage peer;
-		const union MHD_ConnectionInfo *ci;
-
-		if (ct != NULL) {
-			worker_untrack(ct->fd);
-			peer = ct->addr;
-		} else {
-			ci = MHD_get_connection_info(
-				conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-			if (ci != NULL)
-				worker_untrack(ci->connect_fd);
-			server_conn_peer(conn, &peer);
-		}
-		conns_release(l->conns, (const struct sockaddr *)&peer);
-		acceptor_kick(srv->https_acc);
-		httpd80_kick(srv->http);
-		if (ct != NULL) {
-			pthread_mutex_lock(&srv->conns_mu);
-			if (ct->prev != NULL)
-				ct->prev->next = ct->next;
-			else
-				srv->conns = ct->next;
-			if (ct->next != NULL)
-				ct->next->prev = ct->prev;
-			pthread_mutex_unlock(&srv->conns_mu);
-			free(ct);
-			*socket_context = NULL;
-		}
-	}
-}
-
-static struct conn_track *conn_track_of(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-	return ci != NULL ? ci->socket_context : NULL;
-}
-
-void server_request_begin(struct server *srv, struct MHD_Connection *conn)
-{
-	struct conn_track *ct = conn_track_of(conn);
-
-	if (ct != NULL) {
-		atomic_store(&ct->busy, 1);
-		worker_served(ct->fd);
-	}
-	atomic_fetch_add(&srv->in_flight, 1);
-	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
-				  srv->cfg->idle_timeout_secs);
-}
-
-void server_request_end(struct server *srv, struct MHD_Connection *conn)
-{
-	struct conn_track *ct = conn_track_of(conn);
-
-	if (ct != NULL) {
-		atomic_store(&ct->busy, 0);
-		server_head_expect(srv, conn, srv->cfg->idle_timeout_secs);
-	}
-	atomic_fetch_sub(&srv->in_flight, 1);
-}
-
-void server_head_expect(struct server *srv, struct MHD_Connection *conn,
-			unsigned wait_secs)
-{
-	struct conn_track *ct = conn_track_of(conn);
-
-	if (ct != NULL)
-		atomic_store(&ct->deadline,
-			     mono_ms() +
-				     1000L * (long)(wait_secs +
-						    srv->cfg->header_timeout_secs));
-}
-
-void server_head_complete(struct MHD_Connection *conn)
-{
-	struct conn_track *ct = conn_track_of(conn);
-
-	if (ct != NULL)
-		atomic_store(&ct->deadline, 0);
-}
-
-/* Shutdown: idle keep-alive connections (and handshakes that never sent a
- * request) are closed now rather than held for the drain. shutdown(2)
- * makes MHD's next read see the end and close the connection itself. */
-static void close_idle_connections(struct server *srv)
-{
-	struct conn_track *ct;
-
-	pthread_mutex_lock(&srv->conns_mu);
-	for (ct = srv->conns; ct != NULL; ct = ct->next)
-		if (!atomic_load(&ct->busy))
-			shutdown(ct->fd, SHUT_RDWR);
-	pthread_mutex_unlock(&srv->conns_mu);
-}
-
-/* ---- request-head deadlines (slowloris) ---- */
-
-#define REAPER_TICK_MS 250
-#define REAPER_BATCH 128 /* connections cut per pass of the lock */
-
-struct reaped {
-	char ip[INET6_ADDRSTRLEN];
-};
-
-/* Cut connections past their head deadline: shutdown(2) makes the worker's
- * next read see the end, and the worker closes the connection itself (the
- * descriptor stays MHD's). Returns how many were cut; at most
- * REAPER_BATCH per call so the list lock is held briefly, and logged
- * after it is released. */
-static unsigned reap_expired(struct server *srv, long now)
-{
-	struct reaped cut[REAPER_BATCH];
-	struct conn_track *ct;
-	unsigned n = 0, i;
-
-	pthread_mutex_lock(&srv->conns_mu);
-	for (ct = srv->conns; ct != NULL && n < REAPER_BATCH; ct = ct->next) {
-		long d = atomic_load(&ct->deadline);
-
-		if (d == 0 || now < d)
-			continue;
-		atomic_store(&ct->deadline, 0);
-		shutdown(ct->fd, SHUT_RDWR);
-		log_format_ip((const struct sockaddr *)&ct->addr, cut[n].ip,
-			      sizeof(cut[n].ip));
-		n++;
-	}
-	pthread_mutex_unlock(&srv->conns_mu);
-	for (i = 0; i < n; i++)
-		log_event(LOG_LEVEL_WARN, "HEAD_TIMEOUT", "client_ip",
-			  cut[i].ip, "action", "connection closed", LOG_END);
-	return n;
-}
-
-static void *reaper_main(void *arg)
-{
-	struct server *srv = arg;
-
-	pthread_mutex_lock(&srv->reaper_mu);
-	while (!srv->reaper_stop) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += REAPER_TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&srv->reaper_cv, &srv->reaper_mu, &ts);
-		if (srv->reaper_stop)
-			break;
-		pthread_mutex_unlock(&srv->reaper_mu);
-		while (reap_expired(srv, mono_ms()) == REAPER_BATCH)
-			;
-		pthread_mutex_lock(&srv->reaper_mu);
-	}
-	pthread_mutex_unlock(&srv->reaper_mu);
-	return NULL;
-}
-
-static int reaper_start(struct server *srv)
-{
-	srv->reaper_stop = 0;
-	if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0)
-		return -1;
-	srv->reaper_running = 1;
-	return 0;
-}
-
-static void reaper_stop(struct server *srv)
-{
-	if (!srv->reaper_running)
-		return;
-	pthread_mutex_lock(&srv->reaper_mu);
-	srv->reaper_stop = 1;
-	pthread_cond_signal(&srv->reaper_cv);
-	pthread_mutex_unlock(&srv->reaper_mu);
-	pthread_join(srv->reaper, NULL);
-	srv->reaper_running = 0;
 }
 
 /* ---- plain HTTP listener and ACME client (issue 3) ---- */
@@ -562,11 +265,11 @@ static int https_worker_start(struct server *srv, unsigned i, unsigned flags)
 	if (worker_create(srv->https_l.conns, &srv->workers[i]) != 0 ||
 	    upstream_create(srv->workers[i], &srv->ups[i]) != 0)
 		return -1;
-	srv->ctx[i].srv = srv;
+	srv->ctx[i].l = &srv->https_l;
 	srv->ctx[i].up = srv->ups[i];
 	srv->ctx[i].w = srv->workers[i];
 	srv->https_d[i] = MHD_start_daemon(
-		flags, 0, server_accept_policy, &srv->https_l, proxy_access,
+		flags, 0, listener_accept_policy, &srv->https_l, proxy_access,
 		&srv->ctx[i], MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections + 16,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_secs,
@@ -577,7 +280,7 @@ static int https_worker_start(struct server *srv, unsigned i, unsigned flags)
 		MHD_OPTION_NOTIFY_COMPLETED, proxy_completed, &srv->ctx[i],
 		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "https",
 		MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_NOTIFY_CONNECTION,
-		server_notify_connection, &srv->https_l, MHD_OPTION_END);
+		listener_notify_connection, &srv->https_l, MHD_OPTION_END);
 	if (srv->https_d[i] == NULL ||
 	    worker_run(srv->workers[i], srv->https_d[i]) != 0)
 		return -1;
@@ -654,7 +357,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		return -1;
 	}
 	srv->rl_hk = ratelimit_housekeeper_start(srv->rl, rl_settings, srv);
-	if (srv->rl_hk == NULL || reaper_start(srv) != 0) {
+	if (srv->rl_hk == NULL || conn_table_start(srv->table) != 0) {
 		snprintf(err, errsz, "cannot start the housekeeping threads");
 		server_stop(srv);
 		return -1;
@@ -667,7 +370,7 @@ void server_stop(struct server *srv)
 	if (srv == NULL || !srv->running)
 		return;
 	srv->running = 0;
-	atomic_store(&srv->stopping, 1);
+	conn_table_set_stopping(srv->table);
 	conns_close(srv->https_l.conns);
 	conns_close(srv->http_l.conns);
 	acme_http_stop(srv);
@@ -679,7 +382,7 @@ void server_stop(struct server *srv)
 	https_free(srv);
 	ratelimit_housekeeper_stop(srv->rl_hk);
 	srv->rl_hk = NULL;
-	reaper_stop(srv);
+	conn_table_stop(srv->table);
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "stopped", LOG_END);
 }
 
@@ -691,15 +394,13 @@ void server_free(struct server *srv)
 	snapshot_cell_destroy(&srv->snap);
 	snapshot_put(srv->static_snap);
 	free(srv->static_warned);
-	pthread_mutex_destroy(&srv->conns_mu);
-	pthread_mutex_destroy(&srv->reaper_mu);
-	pthread_cond_destroy(&srv->reaper_cv);
 	tls_store_free(srv->tls);
 	challenge_map_free(srv->challenges);
 	ratelimit_housekeeper_stop(srv->rl_hk);
 	ratelimit_free(srv->rl);
 	conns_free(srv->https_l.conns);
 	conns_free(srv->http_l.conns);
+	conn_table_free(srv->table);
 	free(srv);
 }
 
@@ -807,19 +508,19 @@ void server_shutdown(struct server *srv, int timeout_secs)
 		return;
 	if (timeout_secs < 0)
 		timeout_secs = (int)srv->cfg->shutdown_timeout_secs;
-	atomic_store(&srv->stopping, 1);
+	conn_table_set_stopping(srv->table);
 	conns_close(srv->https_l.conns);
 	conns_close(srv->http_l.conns);
 	/* Closing the listening socket makes the kernel refuse new clients
 	 * at once instead of leaving them waiting in the backlog. */
 	acceptor_stop(srv->https_acc);
 	httpd80_stop_accepting(srv->http);
-	close_idle_connections(srv);
-	snprintf(n, sizeof(n), "%d", atomic_load(&srv->in_flight));
+	conn_table_close_idle(srv->table);
+	snprintf(n, sizeof(n), "%d", conn_table_in_flight(srv->table));
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "draining",
 		  "in_flight", n, LOG_END);
 	deadline = mono_ms() + (long)timeout_secs * 1000L;
-	while ((left = atomic_load(&srv->in_flight)) > 0 &&
+	while ((left = conn_table_in_flight(srv->table)) > 0 &&
 	       mono_ms() < deadline) {
 		struct timespec ts = {0, 20 * 1000 * 1000};
 

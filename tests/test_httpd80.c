@@ -7,14 +7,13 @@
 #include <string.h>
 
 #include "httpd80.h"
-#include "server.h"
+#include "listener.h"
 #include "unit.h"
 
-/* The listener shares the server's connection accounting, snapshots and
- * rate limiter; these tests do not start a daemon, so the hooks are never
- * called. */
-enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
-				     socklen_t addrlen)
+/* The listener's hooks (listener.c) are never called: these tests do
+ * not start a daemon. */
+enum MHD_Result listener_accept_policy(void *cls, const struct sockaddr *addr,
+				       socklen_t addrlen)
 {
 	(void)cls;
 	(void)addr;
@@ -22,9 +21,9 @@ enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
 	return MHD_YES;
 }
 
-void server_notify_connection(void *cls, struct MHD_Connection *conn,
-			      void **socket_context,
-			      enum MHD_ConnectionNotificationCode toe)
+void listener_notify_connection(void *cls, struct MHD_Connection *conn,
+				void **socket_context,
+				enum MHD_ConnectionNotificationCode toe)
 {
 	(void)cls;
 	(void)conn;
@@ -32,34 +31,28 @@ void server_notify_connection(void *cls, struct MHD_Connection *conn,
 	(void)toe;
 }
 
-struct snapshot *server_snapshot(struct server *srv)
+struct snapshot *listener_snapshot(const struct listener *l)
 {
-	(void)srv;
+	(void)l;
 	return NULL;
 }
 
-void server_conn_peer(struct MHD_Connection *conn,
-		      struct sockaddr_storage *ss)
+void listener_conn_peer(struct MHD_Connection *conn,
+			struct sockaddr_storage *ss)
 {
 	(void)conn;
 	memset(ss, 0, sizeof(*ss));
 }
 
-struct ratelimit *server_ratelimit(struct server *srv)
+void listener_head_expect(struct listener *l, struct MHD_Connection *conn,
+			  unsigned wait_secs)
 {
-	(void)srv;
-	return NULL;
-}
-
-void server_head_expect(struct server *srv, struct MHD_Connection *conn,
-			unsigned wait_secs)
-{
-	(void)srv;
+	(void)l;
 	(void)conn;
 	(void)wait_secs;
 }
 
-void server_head_complete(struct MHD_Connection *conn)
+void listener_head_complete(struct MHD_Connection *conn)
 {
 	(void)conn;
 }

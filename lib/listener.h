@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * listener: the client connections of one server as every listener (the
+ * HTTPS workers' daemons, the port-80 daemon) sees them, and the context
+ * their request code is given once instead of calling back into server.c.
+ *
+ * struct conn_table is shared by a server's listeners: the table of open
+ * connections with their request-head deadlines (slowloris; cut by the
+ * reaper thread, HEAD_TIMEOUT), the count of requests in flight for the
+ * graceful drain, and the stopping flag. struct listener is one listener:
+ * its admission budget (conns.h), the table, and what a request needs —
+ * the current config snapshot, the rate limiter.
+ *
+ * Threads: conn_table_new/free/start/stop/close_idle and the listener
+ * setup on the main thread; the libmicrohttpd hooks and the request
+ * functions on the thread serving the connection (an HTTPS worker, or
+ * the port-80 daemon's thread); the table's list is under its mutex, the
+ * per-connection flags and the counts are atomics.
+ */
+#ifndef AP_LISTENER_H
+#define AP_LISTENER_H
+
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+struct config;
+struct conns;
+struct ratelimit;
+struct snapshot;
+struct snapshot_cell;
+struct conn_table;
+
+/* cfg is the server's static config (timeouts); it must outlive the
+ * table. NULL when out of memory. */
+struct conn_table *conn_table_new(const struct config *cfg);
+/* After every listener stopped. NULL is fine. */
+void conn_table_free(struct conn_table *tab);
+/* Start / stop the reaper thread of the head deadlines. */
+int conn_table_start(struct conn_table *tab);
+void conn_table_stop(struct conn_table *tab);
+/* From now on: new connections refused, responses say Connection: close. */
+void conn_table_set_stopping(struct conn_table *tab);
+/* Shutdown: connections with no request in progress (idle keep-alive
+ * ones, handshakes that never sent a request) are shut down now. */
+void conn_table_close_idle(struct conn_table *tab);
+/* Requests between their URI callback and their completion. */
+int conn_table_in_flight(const struct conn_table *tab);
+
+struct listener {
+	struct conn_table *table;
+	struct conns *conns; /* this listener's admission budget */
+	struct snapshot_cell *snap; /* the server's current config */
+	struct ratelimit *rl; /* the server's per-address buckets */
+	/* a connection closed: an accept loop waiting for a slot or a
+	 * descriptor may go on (set before the listener starts) */
+	void (*kick)(void *ud);
+	void *kick_ud;
+};
+
+/* A new reference to the current config snapshot (snapshot_put it). */
+struct snapshot *listener_snapshot(const struct listener *l);
+int listener_stopping(const struct listener *l);
+
+/* libmicrohttpd hooks of every listener (cls = struct listener). */
+enum MHD_Result listener_accept_policy(void *cls, const struct sockaddr *addr,
+				       socklen_t addrlen);
+void listener_notify_connection(void *cls, struct MHD_Connection *conn,
+				void **socket_context,
+				enum MHD_ConnectionNotificationCode toe);
+/* Copy conn's client address into ss (AF_UNSPEC when unknown) at once:
+ * libmicrohttpd 1.0 reuses one result buffer for every
+ * MHD_get_connection_info() call. */
+void listener_conn_peer(struct MHD_Connection *conn,
+			struct sockaddr_storage *ss);
+/* A request began / completed on conn (the in-flight count, the idle
+ * timeout, the next head's deadline). */
+void listener_request_begin(struct listener *l, struct MHD_Connection *conn);
+void listener_request_end(struct listener *l, struct MHD_Connection *conn);
+/* Request-head deadline (slowloris): after a response, the next head on
+ * the connection must be complete within wait_secs plus
+ * header_timeout_secs, or the connection is closed (HEAD_TIMEOUT); a new
+ * connection gets tls_handshake_timeout_secs plus header_timeout_secs.
+ * listener_head_complete clears the deadline when a whole head has
+ * arrived (the first handler call). */
+void listener_head_expect(struct listener *l, struct MHD_Connection *conn,
+			  unsigned wait_secs);
+void listener_head_complete(struct MHD_Connection *conn);
+
+#endif
