@@ -40,7 +40,7 @@
 #define RL_NIL UINT32_MAX
 #define RL_MIN_SLOTS 16u
 #define RL_MILLI 1000u
-#define RL_MAX_SETTING 1000000u /* config.c accepts 1..1000000 for both */
+#define RL_MAX_SETTING 1000000u /* config_keys.c allows 1..1000000 for both */
 
 struct rl_entry {
 	uint64_t key[2];     /* address: v4-mapped IPv4, or the IPv6 /64 */
