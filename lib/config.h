@@ -3,7 +3,9 @@
  * config: the INI contract of SPEC.md parsed with inih into validated,
  * immutable structures. Every error names file:line. A struct config is
  * never modified after config_load_*() returns; threads share it read-only
- * (the server pins it by reference counting, see server.c).
+ * (snapshot.c pins it by reference counting). The parser is
+ * config_load.c (the load), config_keys.c (every key), config_check.c
+ * (whole-file rules) and config_parse.c (what they share); config.c frees.
  */
 #ifndef AP_CONFIG_H
 #define AP_CONFIG_H

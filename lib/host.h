@@ -2,8 +2,8 @@
 /*
  * host: host-name syntax and the normalisation every Host value and every
  * configured site name goes through, so that the config and the requests
- * agree on what a name is (SPEC F1). Used by config.c (site names,
- * acme_domains, upstream hosts), by the router's callers (Host of a
+ * agree on what a name is (SPEC F1). Used by the config parser
+ * (config_keys.c, config_check.c: site names, acme_domains, upstream hosts), by the router's callers (Host of a
  * request, absolute-form authority) and by the port-80 redirect.
  */
 #ifndef AP_HOST_H

@@ -3,9 +3,9 @@
  * router: the site table lookup (SPEC F1). A request's Host (or its
  * absolute-form authority) is normalised with host_normalize() first;
  * the config's site names were normalised the same way when loaded.
- * Host syntax lives in host.c, used by config.c as well, so neither
- * config nor router depends on the other's code (only router on the
- * config's types).
+ * Host syntax lives in host.c, used by the config parser as well, so
+ * the parser never calls the router (only the router uses the config's
+ * types).
  */
 #ifndef AP_ROUTER_H
 #define AP_ROUTER_H
