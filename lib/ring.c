@@ -17,6 +17,25 @@ int ring_init(struct ring *r, size_t cap)
 	return r->buf != NULL ? 0 : -1;
 }
 
+int ring_grow(struct ring *r, size_t cap)
+{
+	size_t n = r->len;
+	char *nb;
+
+	if (cap <= r->cap)
+		return 0;
+	nb = malloc(cap);
+	if (nb == NULL)
+		return -1;
+	ring_read(r, nb, n); /* the stored bytes, in order, at 0 */
+	r->len = n;
+	free(r->buf);
+	r->buf = nb;
+	r->cap = cap;
+	r->head = 0;
+	return 0;
+}
+
 void ring_free(struct ring *r)
 {
 	free(r->buf);

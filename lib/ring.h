@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
- * ring: a fixed-capacity byte ring. Not thread-safe by itself: the proxy
- * protects each ring with its transfer's mutex.
+ * ring: a bounded byte ring (its capacity changes only by ring_grow). Not
+ * thread-safe: a request's rings belong to the thread serving it.
  */
 #ifndef AP_RING_H
 #define AP_RING_H
@@ -17,6 +17,9 @@ struct ring {
 
 /* Allocates cap bytes; returns 0 or -1. */
 int ring_init(struct ring *r, size_t cap);
+/* Make the capacity cap (no smaller than now), keeping the stored bytes
+ * in order. Returns 0, or -1 (out of memory; the ring is unchanged). */
+int ring_grow(struct ring *r, size_t cap);
 void ring_free(struct ring *r);
 static inline size_t ring_len(const struct ring *r) { return r->len; }
 static inline size_t ring_space(const struct ring *r) { return r->cap - r->len; }

@@ -3,6 +3,15 @@
  * xfer: the request state machine (see xfer.h). No system calls, no
  * libmicrohttpd, no curl calls: effects go through x->ops.
  *
+ * Download pacing: libcurl 8 (Debian 13) reads up to 64 KiB from the
+ * upstream each time a paused transfer is unpaused, before its write
+ * callback can pause it again, and buffers what did not fit without
+ * limit; so every unpause must take more than that, or curl's buffer
+ * grows by the difference each time (a 1 GiB download grew the process
+ * by 500 MiB when unpausing at 32 KiB free). The download ring therefore
+ * grows to XFER_DOWN_RING_MAX on the first chunk that does not fit, and
+ * curl is unpaused only when half of it is free.
+ *
  * Ordering rule: the client is suspended before the upstream is unpaused,
  * never after. curl may call back inside curl_easy_pause (a paused
  * download delivers its held chunk at once), and that callback must find
@@ -141,7 +150,7 @@ ssize_t xfer_client_pull(struct xfer *x, char *buf, size_t max)
 
 	if (n > 0) {
 		if (x->recv_paused && x->up_state == XFER_UP_RUNNING &&
-		    ring_space(&x->down_ring) >= XFER_RING_SIZE / 2) {
+		    ring_space(&x->down_ring) >= x->down_ring.cap / 2) {
 			x->recv_paused = 0;
 			x->ops->unpause(x); /* may refill the ring at once */
 		}
@@ -195,6 +204,9 @@ void xfer_up_head(struct xfer *x, long status)
 
 int xfer_up_push(struct xfer *x, const char *data, size_t len)
 {
+	if (ring_space(&x->down_ring) < len &&
+	    x->down_ring.cap < XFER_DOWN_RING_MAX)
+		ring_grow(&x->down_ring, XFER_DOWN_RING_MAX); /* may fail: fine */
 	if (ring_space(&x->down_ring) < len) {
 		/* all or nothing: curl hands the same chunk again later */
 		x->recv_paused = 1;

@@ -49,5 +49,21 @@ int main(void)
 	CHECK(memcmp(big, got, sizeof(big)) == 0);
 	ring_free(&r);
 	ring_free(&r); /* idempotent */
+
+	/* growing a wrapped ring keeps the bytes in order */
+	{
+		CHECK(ring_init(&r, 8) == 0);
+		CHECK(ring_write(&r, "abcdef", 6) == 6);
+		CHECK(ring_read(&r, out, 4) == 4); /* head at 4 */
+		CHECK(ring_write(&r, "ghijkl", 6) == 6); /* wraps: full */
+		CHECK(ring_space(&r) == 0);
+		CHECK(ring_grow(&r, 4) == 0 && r.cap == 8); /* never shrinks */
+		CHECK(ring_grow(&r, 16) == 0 && r.cap == 16);
+		CHECK(ring_len(&r) == 8 && ring_space(&r) == 8);
+		CHECK(ring_write(&r, "mn", 2) == 2);
+		CHECK(ring_read(&r, out, 16) == 10);
+		CHECK(memcmp(out, "efghijklmn", 10) == 0);
+		ring_free(&r);
+	}
 	UNIT_DONE();
 }

@@ -148,13 +148,26 @@ static void test_upload_backpressure(void)
 	xfer_put(x);
 }
 
-/* Download: a full ring pauses curl; the client unpauses it when half of
- * the ring is free again; an empty ring suspends the client. */
+static char chunk[16 * 1024];
+
+/* Push chunks until the download ring refuses one; returns how many fit. */
+static int fill(struct xfer *x)
+{
+	int n = 0;
+
+	while (xfer_up_push(x, chunk, sizeof(chunk)) == 0)
+		n++;
+	return n;
+}
+
+/* Download: a full ring grows once, then pauses curl; the client unpauses
+ * it when half of the ring is free again; an empty ring suspends the
+ * client. */
 static void test_download_backpressure(void)
 {
 	struct fake f;
 	struct xfer *x = started(&f, 0);
-	static char chunk[16 * 1024], buf[XFER_RING_SIZE];
+	static char buf[XFER_DOWN_RING_MAX];
 	int i;
 
 	memset(chunk, 'd', sizeof(chunk));
@@ -162,19 +175,25 @@ static void test_download_backpressure(void)
 	xfer_up_head(x, 200);
 	for (i = 0; i < 4; i++)
 		CHECK(xfer_up_push(x, chunk, sizeof(chunk)) == 0);
-	CHECK(xfer_up_push(x, chunk, sizeof(chunk)) == -1); /* all or none */
-	CHECK(x->recv_paused && ring_len(&x->down_ring) == XFER_RING_SIZE);
+	CHECK(x->down_ring.cap == XFER_RING_SIZE && !x->recv_paused);
+	/* the first chunk that does not fit grows the ring, once */
+	CHECK(xfer_up_push(x, chunk, sizeof(chunk)) == 0);
+	CHECK(x->down_ring.cap == XFER_DOWN_RING_MAX);
+	CHECK(fill(x) == XFER_DOWN_RING_MAX / (int)sizeof(chunk) - 5);
+	CHECK(x->recv_paused && x->down_ring.cap == XFER_DOWN_RING_MAX);
+	CHECK(ring_len(&x->down_ring) == XFER_DOWN_RING_MAX);
+	CHECK(xfer_up_push(x, chunk, sizeof(chunk)) == -1); /* no more growth */
 	/* a quarter read: not enough room yet */
-	CHECK(xfer_client_pull(x, buf, XFER_RING_SIZE / 4) ==
-	      XFER_RING_SIZE / 4);
+	CHECK(xfer_client_pull(x, buf, XFER_DOWN_RING_MAX / 4) ==
+	      XFER_DOWN_RING_MAX / 4);
 	CHECK(f.n_unpause == 0 && x->recv_paused);
-	CHECK(xfer_client_pull(x, buf, XFER_RING_SIZE / 4) ==
-	      XFER_RING_SIZE / 4);
+	CHECK(xfer_client_pull(x, buf, XFER_DOWN_RING_MAX / 4) ==
+	      XFER_DOWN_RING_MAX / 4);
 	CHECK(f.n_unpause == 1 && !x->recv_paused);
 	CHECK(xfer_up_push(x, chunk, sizeof(chunk)) == 0);
 	/* empty the ring: the client waits, bytes wake it */
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) ==
-	      XFER_RING_SIZE / 2 + (ssize_t)sizeof(chunk));
+	      XFER_DOWN_RING_MAX / 2 + (ssize_t)sizeof(chunk));
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == 0);
 	CHECK(f.suspended && x->wait == XFER_WAIT_BODY);
 	CHECK(xfer_up_push(x, "x", 1) == 0);
@@ -193,38 +212,36 @@ static void test_unpause_calls_back(void)
 {
 	struct fake f;
 	struct xfer *x = started(&f, 0);
-	static char fill[XFER_RING_SIZE];
-	char buf[XFER_RING_SIZE];
+	static char buf[XFER_DOWN_RING_MAX];
 
 	CHECK(xfer_client_body_end(x) == 0);
 	xfer_up_head(x, 200);
-	memset(fill, 'f', sizeof(fill));
-	CHECK(xfer_up_push(x, fill, sizeof(fill)) == 0);
-	CHECK(xfer_up_push(x, "held", 4) == -1 && x->recv_paused);
+	memset(chunk, 'f', sizeof(chunk));
+	fill(x);
+	CHECK(x->recv_paused && ring_len(&x->down_ring) == XFER_DOWN_RING_MAX);
 	f.held = "held";
 	/* reading it all unpauses; the held chunk lands at once */
-	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == XFER_RING_SIZE);
+	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == XFER_DOWN_RING_MAX);
 	CHECK(f.held_taken && ring_len(&x->down_ring) == 4);
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == 4);
-	/* now: empty ring with curl paused again on a second chunk */
-	CHECK(xfer_up_push(x, fill, sizeof(fill)) == 0);
-	CHECK(xfer_up_push(x, "late", 4) == -1);
-	CHECK(xfer_client_pull(x, buf, XFER_RING_SIZE / 4) ==
-	      XFER_RING_SIZE / 4);
+	/* a full ring again, curl paused on another chunk */
+	fill(x);
+	CHECK(xfer_client_pull(x, buf, XFER_DOWN_RING_MAX / 4) ==
+	      XFER_DOWN_RING_MAX / 4);
 	/* quarter read: still paused, no unpause yet */
 	CHECK(x->recv_paused && f.n_unpause == 1);
 	f.held = "late";
 	f.held_taken = 0;
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) ==
-	      XFER_RING_SIZE * 3 / 4);
+	      XFER_DOWN_RING_MAX * 3 / 4);
 	CHECK(f.n_unpause == 2 && f.held_taken);
 	/* the ring was refilled inside the unpause: data, no suspend */
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == 4);
 	/* an empty ring with curl paused: the client is suspended first,
 	 * then the unpause delivers, and its wakeup resumes the client */
-	CHECK(xfer_up_push(x, fill, sizeof(fill)) == 0);
-	CHECK(xfer_up_push(x, "last", 4) == -1);
+	fill(x);
 	x->down_ring.len = 0; /* as if read without passing the half mark */
+	x->down_ring.head = 0;
 	f.held = "last";
 	f.held_taken = 0;
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == 0);
