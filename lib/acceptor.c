@@ -225,13 +225,17 @@ int acceptor_start(int listen_fd, acceptor_add_fn add, void *ud,
 	a->proto = proto;
 	a->conns = c;
 	a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	a->started = 1;
+	/* Published before the first accept: a connection it hands on may
+	 * close, and kick it, at once. */
+	*out = a;
 	if (a->wake_fd < 0 ||
 	    pthread_create(&a->thread, NULL, acceptor_main, a) != 0) {
+		*out = NULL;
+		a->started = 0;
 		acceptor_free(a);
 		return -1;
 	}
-	a->started = 1;
-	*out = a;
 	return 0;
 }
 

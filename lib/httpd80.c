@@ -262,6 +262,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	return res;
 }
 
+static void kick80(void *ud)
+{
+	struct httpd80 *h = ud;
+
+	acceptor_kick(h->acc);
+}
+
 int httpd80_start(const struct config *cfg, struct listener *l,
 		  struct challenge_map *map, unsigned https_port,
 		  struct httpd80 **out, char *err, size_t errsz)
@@ -287,6 +294,10 @@ int httpd80_start(const struct config *cfg, struct listener *l,
 	}
 	h->cfg = cfg;
 	h->l = l;
+	/* Closing connections of this listener kick its accept loop; they
+	 * all close in httpd80_stop before the loop is freed. */
+	l->kick = kick80;
+	l->kick_ud = h;
 	h->map = map;
 	h->https_port = https_port;
 	lfd = acceptor_listen((struct sockaddr *)&ss, sslen, 256);

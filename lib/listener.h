@@ -53,8 +53,11 @@ struct listener {
 	struct conns *conns; /* this listener's admission budget */
 	struct snapshot_cell *snap; /* the server's current config */
 	struct ratelimit *rl; /* the server's per-address buckets */
-	/* a connection closed: an accept loop waiting for a slot or a
-	 * descriptor may go on (set before the listener starts) */
+	/* a connection of this listener closed: its accept loop, waiting
+	 * for a slot or a descriptor, may go on. Set by the owner of that
+	 * loop (server.c for HTTPS, httpd80_start for port 80) before the
+	 * first connection; the loop must outlive the listener's
+	 * connections. NULL: nothing to kick. */
 	void (*kick)(void *ud);
 	void *kick_ud;
 };

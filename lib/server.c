@@ -95,14 +95,15 @@ unsigned server_https_port(const struct server *srv)
 
 /* ---- the listeners ---- */
 
-/* A connection closed on either listener: an accept loop paused for a
- * slot or a descriptor may go on. */
-static void kick_acceptors(void *ud)
+/* A connection of the HTTPS listener closed: its accept loop, paused for
+ * a slot or a descriptor, may go on. (The port-80 listener's kick is set
+ * by httpd80_start, which owns that loop.) The acceptor outlives the
+ * workers: server_stop frees it after https_free. */
+static void kick_https(void *ud)
 {
 	struct server *srv = ud;
 
 	acceptor_kick(srv->https_acc);
-	httpd80_kick(srv->http);
 }
 
 static void listener_init(struct server *srv, struct listener *l)
@@ -110,8 +111,6 @@ static void listener_init(struct server *srv, struct listener *l)
 	l->table = srv->table;
 	l->snap = &srv->snap;
 	l->rl = srv->rl;
-	l->kick = kick_acceptors;
-	l->kick_ud = srv;
 }
 
 /* ---- rate limiting (issue 4) ---- */
@@ -171,6 +170,8 @@ int server_create(struct config *cfg, struct server **out, char *err,
 	srv->table = conn_table_new(cfg);
 	listener_init(srv, &srv->https_l);
 	srv->https_l.conns = conns_new("https", cfg->max_connections, 0);
+	srv->https_l.kick = kick_https;
+	srv->https_l.kick_ud = srv;
 	listener_init(srv, &srv->http_l);
 	srv->http_l.conns = conns_new("http", HTTPD80_MAX_CONNS,
 				      HTTPD80_MAX_CONNS_PER_IP);
@@ -376,10 +377,13 @@ void server_stop(struct server *srv)
 	acme_http_stop(srv);
 	/* No hand-off may race the workers' end. Every suspended
 	 * connection must be resumed before MHD stops: each worker aborts
-	 * its transfers as its loop ends, which resumes them. */
+	 * its transfers as its loop ends, which resumes them. The workers'
+	 * closing connections still kick the stopped acceptor: it is freed
+	 * after them. */
+	acceptor_stop(srv->https_acc);
+	https_free(srv);
 	acceptor_free(srv->https_acc);
 	srv->https_acc = NULL;
-	https_free(srv);
 	ratelimit_housekeeper_stop(srv->rl_hk);
 	srv->rl_hk = NULL;
 	conn_table_stop(srv->table);

@@ -9,7 +9,7 @@
 # upstream that dies mid-body gives the client a truncated transfer (curl 18 or 56, never a
 # clean end) and the proxy keeps serving.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-require_cmd curl certtool
+require_cmd curl certtool pgrep
 
 start_upstream
 stream_proxy "$UP_PORT" "read_timeout_secs = 30"

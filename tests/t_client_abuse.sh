@@ -90,6 +90,10 @@ badchunk() {
 		# fit its read buffer with 500 and closes (connection.c,
 		# MHD_CONNECTION_CONTINUE_SENT); no hook lets us change it.
 		ok "$desc: refused by libmicrohttpd ($st; documented deviation: 400 wanted)"
+	elif [ "$id" = zeros ] || [ "$id" = ext ] && [ "${st#HTTP/1.1 413 }" != "$st" ]; then
+		# libmicrohttpd 1.0.1 (Debian 13) answers the same with 413
+		# Content Too Large and closes; a refusal all the same.
+		ok "$desc: refused by libmicrohttpd 1.0 ($st; documented deviation: 400 wanted)"
 	else
 		fail "$desc: got '$st', want 400 or a closed connection"
 	fi
