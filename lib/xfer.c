@@ -9,7 +9,7 @@
  * limit; so every unpause must take more than that, or curl's buffer
  * grows by the difference each time (a 1 GiB download grew the process
  * by 500 MiB when unpausing at 32 KiB free). The download ring therefore
- * grows to XFER_DOWN_RING_MAX on the first chunk that does not fit, and
+ * grows to XFER_RING_MAX on the first chunk that does not fit, and
  * curl is unpaused only when half of it is free.
  *
  * Ordering rule: the client is suspended before the upstream is unpaused,
@@ -205,8 +205,8 @@ void xfer_up_head(struct xfer *x, long status)
 int xfer_up_push(struct xfer *x, const char *data, size_t len)
 {
 	if (ring_space(&x->down_ring) < len &&
-	    x->down_ring.cap < XFER_DOWN_RING_MAX)
-		ring_grow(&x->down_ring, XFER_DOWN_RING_MAX); /* may fail: fine */
+	    x->down_ring.cap < XFER_RING_MAX)
+		ring_grow(&x->down_ring, XFER_RING_MAX); /* may fail: fine */
 	if (ring_space(&x->down_ring) < len) {
 		/* all or nothing: curl hands the same chunk again later */
 		x->recv_paused = 1;

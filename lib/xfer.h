@@ -40,13 +40,14 @@ struct snapshot;
 struct upstream;
 struct xfer;
 
-/* Both rings start at XFER_RING_SIZE (a small response fits; malloc
- * stays below its mmap threshold). The download ring grows once to
- * XFER_DOWN_RING_MAX when a chunk does not fit (a big response); curl is
- * unpaused when half of it is free, so each unpause takes at least
- * two of curl's 64 KiB reads (see xfer_client_pull). */
+/* Both rings start at XFER_RING_SIZE (a small request or response fits;
+ * malloc stays below its mmap threshold). The download ring grows once to
+ * XFER_RING_MAX when a chunk does not fit (a big response); curl is
+ * unpaused when half of it is free, so each unpause takes at least two
+ * of curl's 64 KiB reads (see xfer.c). The upload ring stays small:
+ * growing it did not move the upload rate (doc/performance.md). */
 #define XFER_RING_SIZE (64 * 1024)
-#define XFER_DOWN_RING_MAX (256 * 1024)
+#define XFER_RING_MAX (256 * 1024)
 #define XFER_RESP_HEADERS_MAX (64 * 1024)
 
 /* Where the request is, seen from the client. */

@@ -120,9 +120,10 @@ static void test_upload_backpressure(void)
 	n = xfer_client_push(x, big, 10);
 	CHECK(n == 10 && f.n_unpause == 1 && !x->send_paused);
 	CHECK(!f.suspended);
-	/* fill the ring: the rest does not fit, the client waits */
+	/* fill the ring: the rest does not fit, the client waits (the
+	 * upload ring does not grow) */
 	n = xfer_client_push(x, big, sizeof(big));
-	CHECK(n == XFER_RING_SIZE - 10);
+	CHECK(n == XFER_RING_SIZE - 10 && x->up_ring.cap == XFER_RING_SIZE);
 	CHECK(f.suspended && x->wait == XFER_WAIT_SPACE);
 	CHECK(f.n_unpause == 1); /* curl was not paused */
 	/* curl reads: the client is resumed once */
@@ -167,7 +168,7 @@ static void test_download_backpressure(void)
 {
 	struct fake f;
 	struct xfer *x = started(&f, 0);
-	static char buf[XFER_DOWN_RING_MAX];
+	static char buf[XFER_RING_MAX];
 	int i;
 
 	memset(chunk, 'd', sizeof(chunk));
@@ -178,22 +179,22 @@ static void test_download_backpressure(void)
 	CHECK(x->down_ring.cap == XFER_RING_SIZE && !x->recv_paused);
 	/* the first chunk that does not fit grows the ring, once */
 	CHECK(xfer_up_push(x, chunk, sizeof(chunk)) == 0);
-	CHECK(x->down_ring.cap == XFER_DOWN_RING_MAX);
-	CHECK(fill(x) == XFER_DOWN_RING_MAX / (int)sizeof(chunk) - 5);
-	CHECK(x->recv_paused && x->down_ring.cap == XFER_DOWN_RING_MAX);
-	CHECK(ring_len(&x->down_ring) == XFER_DOWN_RING_MAX);
+	CHECK(x->down_ring.cap == XFER_RING_MAX);
+	CHECK(fill(x) == XFER_RING_MAX / (int)sizeof(chunk) - 5);
+	CHECK(x->recv_paused && x->down_ring.cap == XFER_RING_MAX);
+	CHECK(ring_len(&x->down_ring) == XFER_RING_MAX);
 	CHECK(xfer_up_push(x, chunk, sizeof(chunk)) == -1); /* no more growth */
 	/* a quarter read: not enough room yet */
-	CHECK(xfer_client_pull(x, buf, XFER_DOWN_RING_MAX / 4) ==
-	      XFER_DOWN_RING_MAX / 4);
+	CHECK(xfer_client_pull(x, buf, XFER_RING_MAX / 4) ==
+	      XFER_RING_MAX / 4);
 	CHECK(f.n_unpause == 0 && x->recv_paused);
-	CHECK(xfer_client_pull(x, buf, XFER_DOWN_RING_MAX / 4) ==
-	      XFER_DOWN_RING_MAX / 4);
+	CHECK(xfer_client_pull(x, buf, XFER_RING_MAX / 4) ==
+	      XFER_RING_MAX / 4);
 	CHECK(f.n_unpause == 1 && !x->recv_paused);
 	CHECK(xfer_up_push(x, chunk, sizeof(chunk)) == 0);
 	/* empty the ring: the client waits, bytes wake it */
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) ==
-	      XFER_DOWN_RING_MAX / 2 + (ssize_t)sizeof(chunk));
+	      XFER_RING_MAX / 2 + (ssize_t)sizeof(chunk));
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == 0);
 	CHECK(f.suspended && x->wait == XFER_WAIT_BODY);
 	CHECK(xfer_up_push(x, "x", 1) == 0);
@@ -212,28 +213,28 @@ static void test_unpause_calls_back(void)
 {
 	struct fake f;
 	struct xfer *x = started(&f, 0);
-	static char buf[XFER_DOWN_RING_MAX];
+	static char buf[XFER_RING_MAX];
 
 	CHECK(xfer_client_body_end(x) == 0);
 	xfer_up_head(x, 200);
 	memset(chunk, 'f', sizeof(chunk));
 	fill(x);
-	CHECK(x->recv_paused && ring_len(&x->down_ring) == XFER_DOWN_RING_MAX);
+	CHECK(x->recv_paused && ring_len(&x->down_ring) == XFER_RING_MAX);
 	f.held = "held";
 	/* reading it all unpauses; the held chunk lands at once */
-	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == XFER_DOWN_RING_MAX);
+	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == XFER_RING_MAX);
 	CHECK(f.held_taken && ring_len(&x->down_ring) == 4);
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == 4);
 	/* a full ring again, curl paused on another chunk */
 	fill(x);
-	CHECK(xfer_client_pull(x, buf, XFER_DOWN_RING_MAX / 4) ==
-	      XFER_DOWN_RING_MAX / 4);
+	CHECK(xfer_client_pull(x, buf, XFER_RING_MAX / 4) ==
+	      XFER_RING_MAX / 4);
 	/* quarter read: still paused, no unpause yet */
 	CHECK(x->recv_paused && f.n_unpause == 1);
 	f.held = "late";
 	f.held_taken = 0;
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) ==
-	      XFER_DOWN_RING_MAX * 3 / 4);
+	      XFER_RING_MAX * 3 / 4);
 	CHECK(f.n_unpause == 2 && f.held_taken);
 	/* the ring was refilled inside the unpause: data, no suspend */
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == 4);
