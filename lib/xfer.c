@@ -73,11 +73,13 @@ const char *xfer_method(const struct xfer *x)
 	return x->method_long != NULL ? x->method_long : x->method;
 }
 
+/* Not the coarse clock: curl's timer is kept in it (upstream.c), and a
+ * clock a few ms behind the loop's would fire curl's deadlines late. */
 long xfer_now_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L + 1;
 }
 

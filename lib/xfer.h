@@ -140,6 +140,7 @@ struct xfer *xfer_new(const struct xfer_ops *ops, void *ctx,
 void xfer_ref(struct xfer *x);
 void xfer_put(struct xfer *x);
 const char *xfer_method(const struct xfer *x);
+/* Monotonic milliseconds, never 0 (0 means "unset" in susp_since). */
 long xfer_now_ms(void);
 
 /* ---- client side (libmicrohttpd callbacks) ---- */
