@@ -353,6 +353,8 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	r |= append_raw(&x->req_headers, "Expect:");
 	if (!scan.has_accept)
 		r |= append_raw(&x->req_headers, "Accept:");
+	if (upstream_stopped(x->up))
+		return respond_plain(x, 503); /* the worker is stopping */
 	if (r != 0 || xfer_begin(x) != 0)
 		return MHD_NO;
 	ci = MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);

@@ -43,6 +43,9 @@ struct upstream {
 	/* suspended clients not yet watched, oldest first; and watched */
 	struct xfer *waiting, *waiting_tail, *watched;
 	long curl_due; /* monotonic ms (xfer_now_ms) curl wants a call, -1 */
+	/* transfers whose socket could not be watched (sock_cb), ended
+	 * after curl returns: a -1 from sock_cb would kill the whole multi */
+	unsigned n_unwatched;
 	CURL *easy_pool[EASY_POOL_MAX];
 	unsigned n_easy;
 };
@@ -62,6 +65,7 @@ struct watch {
 };
 
 static void check_done(struct upstream *u);
+static void end_unwatched(struct upstream *u);
 static void finish(struct upstream *u, struct xfer *x, CURLcode res);
 
 /* ---- curl callbacks ---- */
@@ -184,6 +188,25 @@ static void sock_event(struct worker_io *io, uint32_t events)
 	check_done(u);
 }
 
+/* The socket of e's transfer cannot be watched (no memory, or the epoll
+ * set refuses it): without events it would hang, so it ends after curl
+ * returns (end_unwatched). curl is told all is well: an error from the
+ * socket callback marks the whole multi dead, every transfer of the
+ * worker with it. */
+static int sock_failed(struct upstream *u, CURL *e)
+{
+	struct xfer *x = NULL;
+
+	if (e != NULL &&
+	    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x) == CURLE_OK &&
+	    x != NULL && !x->unwatched) {
+		x->unwatched = 1;
+		u->n_unwatched++;
+		worker_timer(u->w, 0);
+	}
+	return 0;
+}
+
 static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
 		   void *socketp)
 {
@@ -191,7 +214,6 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
 	struct up_sock *us = socketp;
 	uint32_t ev = 0;
 
-	(void)e;
 	if (what == CURL_POLL_REMOVE) {
 		if (us != NULL) {
 			worker_io_del(u->w, s, &us->io);
@@ -206,18 +228,20 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
 	if (us == NULL) {
 		us = calloc(1, sizeof(*us));
 		if (us == NULL)
-			return -1; /* curl fails the transfer */
+			return sock_failed(u, e);
 		us->io.fn = sock_event;
 		us->u = u;
 		us->fd = s;
 		if (worker_io_add(u->w, s, ev, &us->io) != 0) {
 			free(us);
-			return -1;
+			return sock_failed(u, e);
 		}
 		curl_multi_assign(u->multi, s, us);
 		return 0;
 	}
-	return worker_io_mod(u->w, s, ev, &us->io) == 0 ? 0 : -1;
+	if (worker_io_mod(u->w, s, ev, &us->io) != 0)
+		return sock_failed(u, e);
+	return 0;
 }
 
 static void set_due(struct upstream *u);
@@ -371,8 +395,26 @@ static void timer_hook(void *ud)
 					 &running);
 		check_done(u);
 	}
+	if (u->n_unwatched > 0)
+		end_unwatched(u);
 	watch_due(u);
 	set_due(u);
+}
+
+static void end_unwatched(struct upstream *u)
+{
+	struct xfer *x, *next;
+
+	for (x = u->active; x != NULL && u->n_unwatched > 0; x = next) {
+		next = x->act_next;
+		if (x->unwatched) {
+			log_event(LOG_LEVEL_ERROR, "UPSTREAM_ERROR", "client_ip",
+				  x->client_ip, "host", x->host, "upstream",
+				  x->site->upstream, "error",
+				  "cannot watch the upstream socket", LOG_END);
+			finish(u, x, CURLE_COULDNT_CONNECT);
+		}
+	}
 }
 
 static void check_done(struct upstream *u)
@@ -390,6 +432,8 @@ static void check_done(struct upstream *u)
 		if (x != NULL)
 			finish(u, x, msg->data.result);
 	}
+	if (u->n_unwatched > 0)
+		end_unwatched(u);
 }
 
 /* ---- request setup ---- */
@@ -530,8 +574,17 @@ static void finish(struct upstream *u, struct xfer *x, CURLcode res)
 		easy_put(u, x->easy);
 		x->easy = NULL;
 	}
+	if (x->unwatched) {
+		x->unwatched = 0;
+		u->n_unwatched--;
+	}
 	upstream_client_back(u, x);
 	xfer_up_done(x, res, (long)ct);
+}
+
+int upstream_stopped(const struct upstream *u)
+{
+	return u->stopped;
 }
 
 void upstream_start(struct upstream *u, struct xfer *x)

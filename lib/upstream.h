@@ -23,6 +23,8 @@ int upstream_create(struct worker *w, struct upstream **out);
 /* After the worker stopped (its stop hook aborted every transfer). */
 void upstream_free(struct upstream *u);
 
+/* The worker's loop has ended: no transfer can start (shutdown). */
+int upstream_stopped(const struct upstream *u);
 /* Start x's transfer (x is in XFER_PROXYING, xfer_begin done). On
  * failure the transfer ends at once (xfer_up_done with an error). */
 void upstream_start(struct upstream *u, struct xfer *x);

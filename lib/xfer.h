@@ -131,6 +131,7 @@ struct xfer {
 	long susp_since;                    /* ms, while suspended */
 	int susp_list;  /* which upstream list holds it (0 = none) */
 	int peer_data;  /* client sent bytes while suspended: not watched */
+	int unwatched;  /* its upstream socket could not be watched */
 	void *watch_io; /* upstream.c's hang-up watch, while watched */
 };
 
