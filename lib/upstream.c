@@ -32,6 +32,9 @@
 #define EASY_POOL_MAX 64
 /* A client suspended this long has its socket watched for its end. */
 #define WATCH_AFTER_MS 500
+/* How often running transfers are checked for the upload/download
+ * standoff (stuck_scan). */
+#define STUCK_SCAN_MS 1000
 
 enum { LIST_NONE, LIST_WAITING, LIST_WATCHED };
 
@@ -46,6 +49,7 @@ struct upstream {
 	/* transfers whose socket could not be watched (sock_cb), ended
 	 * after curl returns: a -1 from sock_cb would kill the whole multi */
 	unsigned n_unwatched;
+	long next_scan; /* xfer_now_ms of the next stuck_scan */
 	CURL *easy_pool[EASY_POOL_MAX];
 	unsigned n_easy;
 };
@@ -264,6 +268,8 @@ static void set_due(struct upstream *u)
 	if (u->waiting != NULL &&
 	    (due < 0 || u->waiting->susp_since + WATCH_AFTER_MS < due))
 		due = u->waiting->susp_since + WATCH_AFTER_MS;
+	if (u->active != NULL && (due < 0 || u->next_scan < due))
+		due = u->next_scan;
 	worker_timer(u->w, due < 0 ? -1 : due > now ? due - now : 0);
 }
 
@@ -383,6 +389,40 @@ void upstream_client_back(struct upstream *u, struct xfer *x)
 
 /* ---- transfers ---- */
 
+/*
+ * The standoff no timeout ends: an upstream that answers a large body
+ * while it still reads a large request body. The download ring fills and
+ * curl pauses receiving; the upstream (or curl, which stops sending on
+ * an error answer) then stops reading the upload, the upload ring fills
+ * and the client waits for space; libmicrohttpd cannot send a response
+ * before it has read the request, curl's silence timeout does not run
+ * while receiving is paused, and the client, still sending, is not
+ * watched. A transfer found in that state for read_timeout_secs is ended
+ * as a read timeout: the client gets what arrived, then a cut.
+ */
+static void stuck_scan(struct upstream *u, long now)
+{
+	struct xfer *x, *next;
+
+	for (x = u->active; x != NULL; x = next) {
+		next = x->act_next;
+		if (x->wait != XFER_WAIT_SPACE || !x->recv_paused) {
+			x->stuck_since = 0;
+		} else if (x->stuck_since == 0) {
+			x->stuck_since = now;
+		} else if (now - x->stuck_since >=
+			   1000L * (long)x->site->read_timeout_secs) {
+			log_event(LOG_LEVEL_WARN, "UPSTREAM_TIMEOUT", "client_ip",
+				  x->client_ip, "host", x->host, "upstream",
+				  x->site->upstream, "error",
+				  "response buffer full while the request body "
+				  "waits",
+				  LOG_END);
+			finish(u, x, CURLE_OPERATION_TIMEDOUT);
+		}
+	}
+}
+
 static void timer_hook(void *ud)
 {
 	struct upstream *u = ud;
@@ -397,6 +437,10 @@ static void timer_hook(void *ud)
 	}
 	if (u->n_unwatched > 0)
 		end_unwatched(u);
+	if (u->active != NULL && now >= u->next_scan) {
+		stuck_scan(u, now);
+		u->next_scan = now + STUCK_SCAN_MS;
+	}
 	watch_due(u);
 	set_due(u);
 }
@@ -602,7 +646,9 @@ void upstream_start(struct upstream *u, struct xfer *x)
 	}
 	x->act_prev = NULL;
 	x->act_next = u->active;
-	if (u->active != NULL)
+	if (u->active == NULL) /* the first one: scans start now */
+		u->next_scan = xfer_now_ms() + STUCK_SCAN_MS;
+	else
 		u->active->act_prev = x;
 	u->active = x;
 }

@@ -132,6 +132,7 @@ struct xfer {
 	int susp_list;  /* which upstream list holds it (0 = none) */
 	int peer_data;  /* client sent bytes while suspended: not watched */
 	int unwatched;  /* its upstream socket could not be watched */
+	long stuck_since; /* upload and download both blocked since (ms) */
 	void *watch_io; /* upstream.c's hang-up watch, while watched */
 };
 

@@ -217,6 +217,29 @@ check "$i parallel hostile requests finished in < 25 s ($dt ms)" test "$dt" -lt 
 still_serving "after $i parallel hostile requests" a.test
 still_serving "after $i parallel hostile requests" tls.test
 
+# The standoff: the upstream answers 64 MiB before it reads a 64 MiB
+# request body. The download ring fills and curl pauses receiving, the
+# upstream stops reading, the upload ring fills, and the client waits to
+# send; libmicrohttpd cannot answer before the request is read and curl's
+# silence timeout does not run while it is paused. The proxy ends it as a
+# read timeout after read_timeout_secs (5): the client sees an error or a
+# cut, long before its own 60 s limit.
+t0=$(now_ms)
+src=0
+head -c 67108864 /dev/zero | curl -sS --max-time 60 --cacert "$T/a.pem" \
+	--resolve "a.test:$PX_PORT:127.0.0.1" -T - -o /dev/null -w '%{http_code}' \
+	"https://a.test:$PX_PORT/early-bytes?n=67108864" >"$T/standoff.out" 2>/dev/null || src=$?
+dt=$(($(now_ms) - t0))
+scode=$(cat "$T/standoff.out" 2>/dev/null || echo none)
+log "standoff: client done after $dt ms, curl exit $src, status $scode"
+check "standoff: ended within 20 s, not at the client's 60 s limit ($dt ms)" test "$dt" -lt 20000
+case $src/$scode in
+0/5??|[1-9]*/*) ok "standoff: an error or a cut, not a complete body ($src/$scode)" ;;
+*) fail "standoff: an error or a cut, not a complete body ($src/$scode)" ;;
+esac
+check "standoff: UPSTREAM_TIMEOUT logged" grep -q 'UPSTREAM_TIMEOUT .*response buffer full' "$PX_LOG"
+still_serving "after the standoff" a.test
+
 # No descriptor leak: pooled upstream connections may stay open, but the
 # count must come back near the start.
 sleep 1

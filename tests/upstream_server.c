@@ -30,6 +30,8 @@
  *                          each 64-bit output stored little-endian), in
  *                          64 KiB blocks; Content-Length or chunked.  HEAD
  *                          gives the head only.
+ *   /early-bytes?n=N       /bytes sent before the request body is read
+ *                          (then the body is read and dropped).
  *   /sha?n=N[&seed=S]      200 text/plain "HEX\n": SHA-256 of /bytes output.
  *   /drip?n=N&interval_ms=M[&chunk=K][&seed=S]
  *                          Content-Length N; the /bytes stream, K bytes
@@ -1188,6 +1190,10 @@ static int dispatch(struct conn *c, struct request *rq)
 		return do_echo(c, rq);
 	if (strcmp(path, "/early401") == 0)
 		return do_early401(c, rq);
+	/* /early-bytes?n=N: /bytes sent before the request body is read (a
+	 * service that answers while it still receives), then the body */
+	if (strcmp(path, "/early-bytes") == 0)
+		return do_bytes(c, rq) < 0 || body_discard(c, rq) < 0 ? -1 : 0;
 	/* all other modes: consume the request body first */
 	if (body_discard(c, rq) < 0)
 		return -1;
