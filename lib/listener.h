@@ -20,7 +20,6 @@
 #ifndef AP_LISTENER_H
 #define AP_LISTENER_H
 
-#include <stdatomic.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
