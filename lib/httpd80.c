@@ -322,7 +322,7 @@ int httpd80_start(const struct config *cfg, struct listener *l,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 		MHD_OPTION_NOTIFY_CONNECTION, listener_notify_connection, l,
-		MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+		LISTENER_MHD_DISCIPLINE, MHD_OPTION_END);
 	h->port = acceptor_port(lfd);
 	if (h->d == NULL ||
 	    acceptor_start(lfd, acceptor_add_mhd, h->d, "http", l->conns,

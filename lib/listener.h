@@ -24,6 +24,17 @@
 
 #include <microhttpd.h>
 
+/* The request-parsing strictness every listener's daemon gets, as option
+ * and value for MHD_start_daemon: level 1, "more strict, within the
+ * RFCs". libmicrohttpd 0.9.77 replaced STRICT_FOR_CLIENT (Debian 12's
+ * 0.9.75 has only that one) by CLIENT_DISCIPLINE_LVL, where the old 1 is
+ * level 1 (doc/design.md, platform differences). */
+#if MHD_VERSION >= 0x00097701
+#define LISTENER_MHD_DISCIPLINE MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)1
+#else
+#define LISTENER_MHD_DISCIPLINE MHD_OPTION_STRICT_FOR_CLIENT, (int)1
+#endif
+
 struct config;
 struct conns;
 struct ratelimit;

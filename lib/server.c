@@ -278,7 +278,7 @@ static int https_worker_start(struct server *srv, unsigned i, unsigned flags)
 		MHD_OPTION_URI_LOG_CALLBACK, proxy_uri_log, &srv->ctx[i],
 		MHD_OPTION_NOTIFY_COMPLETED, proxy_completed, &srv->ctx[i],
 		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "https",
-		MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_NOTIFY_CONNECTION,
+		LISTENER_MHD_DISCIPLINE, MHD_OPTION_NOTIFY_CONNECTION,
 		listener_notify_connection, &srv->https_l, MHD_OPTION_END);
 	if (srv->https_d[i] == NULL ||
 	    worker_run(srv->workers[i], srv->https_d[i]) != 0)

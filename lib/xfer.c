@@ -12,6 +12,18 @@
  * grows to XFER_RING_MAX on the first chunk that does not fit, and
  * curl is unpaused only when half of it is free.
  *
+ * The upload waits while the download is paused: libcurl 8 reads the
+ * upstream socket on every pass over a transfer that still sends, paused
+ * or not, one buffer (64 KiB) each time, and keeps what it read (its
+ * cw-pause writer): an upstream that answers before it has read the
+ * request body made curl hold the whole answer while the upload went
+ * on (Debian 13: 277 MiB RSS for a 256 MiB answer). libcurl 7 does not
+ * read while paused; there the kernel's socket buffers held the answer
+ * instead. With both directions paused neither version reads, memory
+ * is bounded by the ring, and an upstream that needs the rest of the
+ * body before it reads on is a standoff that upstream.c ends after
+ * read_timeout_secs (its stuck scan), the same on both.
+ *
  * Ordering rule: the client is suspended before the upstream is unpaused,
  * never after. curl may call back inside curl_easy_pause (a paused
  * download delivers its held chunk at once), and that callback must find
@@ -99,9 +111,12 @@ static void wake(struct xfer *x, enum xfer_wait why)
 	x->ops->resume(x);
 }
 
+/* curl's pause is per direction but our unpause (CURLPAUSE_CONT) is for
+ * both: the send side is not woken while the download is paused. */
 static void unpause_send(struct xfer *x)
 {
-	if (x->send_paused && x->up_state == XFER_UP_RUNNING) {
+	if (x->send_paused && !x->recv_paused &&
+	    x->up_state == XFER_UP_RUNNING) {
 		x->send_paused = 0;
 		x->ops->unpause(x);
 	}
@@ -153,7 +168,7 @@ ssize_t xfer_client_pull(struct xfer *x, char *buf, size_t max)
 	if (n > 0) {
 		if (x->recv_paused && x->up_state == XFER_UP_RUNNING &&
 		    ring_space(&x->down_ring) >= x->down_ring.cap / 2) {
-			x->recv_paused = 0;
+			x->recv_paused = x->send_paused = 0;
 			x->ops->unpause(x); /* may refill the ring at once */
 		}
 		return (ssize_t)n;
@@ -162,7 +177,7 @@ ssize_t xfer_client_pull(struct xfer *x, char *buf, size_t max)
 		return x->result == CURLE_OK ? XFER_PULL_END : XFER_PULL_ERROR;
 	suspend(x, XFER_WAIT_BODY);
 	if (x->recv_paused) { /* cannot stay paused with an empty ring */
-		x->recv_paused = 0;
+		x->recv_paused = x->send_paused = 0;
 		x->ops->unpause(x);
 	}
 	return 0;
@@ -186,8 +201,13 @@ void xfer_client_gone(struct xfer *x)
 
 size_t xfer_up_pull(struct xfer *x, char *buf, size_t max)
 {
-	size_t n = ring_read(&x->up_ring, buf, max);
+	size_t n;
 
+	if (x->recv_paused) { /* see "the upload waits" above */
+		x->send_paused = 1;
+		return XFER_UP_WAIT;
+	}
+	n = ring_read(&x->up_ring, buf, max);
 	if (n == 0 && !x->upload_done) {
 		x->send_paused = 1;
 		return XFER_UP_WAIT;

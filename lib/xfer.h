@@ -109,7 +109,8 @@ struct xfer {
 
 	/* the two rings and the wait flags of the upstream side */
 	struct ring up_ring, down_ring;
-	unsigned send_paused : 1; /* curl waits for upload bytes */
+	unsigned send_paused : 1; /* curl waits for upload bytes (or for
+				     * recv_paused to end: xfer.c) */
 	unsigned recv_paused : 1; /* curl holds a chunk that did not fit */
 	unsigned upload_done : 1; /* the whole request body is in up_ring */
 	unsigned head_ready : 1;  /* response head (or failure) known */

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
 #
-# Install the Debian 12 packages needed to build reverse-proxy (and, with
-# --test, to run its whole test suite). Idempotent: when everything is already
-# installed it changes nothing and touches no network.
+# Install the Debian packages needed to build reverse-proxy (and, with
+# --test, to run its whole test suite) on Debian 12 or 13: the package names
+# are the same in both. Idempotent: when everything is already installed it
+# changes nothing and touches no network.
 #
 # Usage: scripts/install-deps.sh [--test] [--help]
 #
@@ -20,7 +21,8 @@ libinih-dev libjansson-dev git lighttpd python3 procps iproute2
 ca-certificates"
 # "a|b" means: satisfied when either is installed, install a otherwise.
 # nginx-light only adds a module to the nginx binary the tests need.
-TEST_PKGS="pebble fail2ban nginx-light|nginx wrk groff-base"
+# debootstrap makes the Debian 13 tree of scripts/test-debian13.sh.
+TEST_PKGS="pebble fail2ban nginx-light|nginx wrk groff-base debootstrap"
 # Packages that ship a system service we must keep stopped and disabled.
 SERVICE_PKGS="lighttpd nginx nginx-light fail2ban"
 
@@ -31,7 +33,7 @@ for arg in "$@"; do
 	-h|--help)
 		echo "usage: $0 [--test]"
 		echo "  installs the build dependencies (and with --test the"
-		echo "  test-suite dependencies) on Debian 12"
+		echo "  test-suite dependencies) on Debian 12 or 13"
 		exit 0 ;;
 	*)
 		echo "$0: unknown option: $arg" >&2
@@ -51,7 +53,7 @@ is_installed()
 }
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
-	echo "$0: this script supports Debian 12 (dpkg/apt) only;" >&2
+	echo "$0: this script supports Debian 12 and 13 (dpkg/apt) only;" >&2
 	echo "install the packages named in it by other means" >&2
 	exit 1
 fi

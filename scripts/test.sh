@@ -7,6 +7,9 @@
 #
 #   build/werror    ../../configure --enable-werror
 #   build/sanitize  ../../configure --enable-werror --enable-sanitizers
+#   build/debian13  (when selected, as .ci/run does) --enable-werror in a
+#                   Debian 13 chroot: scripts/test-debian13.sh, needs root;
+#                   the results come back to build/debian13
 #
 # Each build's output goes to build/NAME/build.log; the terminal gets one
 # progress line per phase and, at the end, the failed (and skipped) tests with
@@ -21,7 +24,8 @@
 #   --help
 # Environment:
 #   AP_TEST_BUILDS   builds to run, default "werror sanitize"
-#                    (also known: "plain", configured without options)
+#                    (also known: "plain", configured without options, and
+#                    "debian13"; .ci/run runs "werror sanitize debian13")
 #   AP_TEST_TIMEOUT  seconds allowed for each `make check`, default 1800,
 #                    0 = no limit
 #   AP_TEST_TAIL     log lines shown per failed test, default 30
@@ -128,8 +132,9 @@ run_build()
 	werror) cfg=(--enable-werror) ;;
 	sanitize) cfg=(--enable-werror --enable-sanitizers) ;;
 	plain) cfg=() ;;
+	debian13) cfg=(--enable-werror) ;;
 	*)
-		phase "$name: unknown build (known: werror sanitize plain)"
+		phase "$name: unknown build (known: werror sanitize plain debian13)"
 		add_report "FAILED: build '$name' is unknown"
 		total_fail=$((total_fail + 1))
 		return ;;
@@ -146,6 +151,33 @@ run_build()
 	rm -f "$dir/test-suite.log"
 	: >"$log"
 
+	if [ "$name" = debian13 ]; then
+		# Everything happens in a Debian 13 chroot; the results come back
+		# to $dir and are counted below like any other build's.
+		find "$dir" \( -name '*.trs' -o -name '*.log' -o -name check.rc \) \
+			! -name build.log -type f -delete 2>/dev/null
+		phase "$name: Debian 13 tree, configure ${flags}, make, make check" \
+			"(log: $log)"
+		if ! AP_TEST_TIMEOUT="$check_timeout" \
+			bash "$srcdir/scripts/test-debian13.sh" "$dir" >>"$log" 2>&1
+		then
+			phase "$name: FAILED before make check: $(tail -n 1 "$log")"
+			add_report "FAILED: $name: the Debian 13 build did not reach make check"
+			add_tail "$log" 25
+			total_fail=$((total_fail + 1))
+			return
+		fi
+		rc=$(cat "$dir/check.rc" 2>/dev/null || echo 1)
+	else
+		run_native_build || return
+	fi
+	count_results
+}
+
+# configure, make and make check of build $name in $dir (run_build's locals);
+# returns 1 when it counted a failure before make check.
+run_native_build()
+{
 	phase "$name: configure ${flags:-(defaults)} (log: $log)"
 	if ! (cd "$dir" && ../../configure "${cfg[@]}") >>"$log" 2>&1; then
 		phase "$name: configure FAILED"
@@ -153,7 +185,7 @@ run_build()
 		add_tail "$log"
 		[ -f "$dir/config.log" ] && add_report "    (see also $dir/config.log)"
 		total_fail=$((total_fail + 1))
-		return
+		return 1
 	fi
 
 	phase "$name: make -j2"
@@ -166,7 +198,7 @@ run_build()
 			sed 's/^/    | /')"
 		add_tail "$log" 15
 		total_fail=$((total_fail + 1))
-		return
+		return 1
 	fi
 
 	phase "$name: make -j1 check"
@@ -178,7 +210,13 @@ run_build()
 	fi
 	rc=$?
 	[ "$rc" -eq 124 ] && phase "$name: make check TIMED OUT after ${check_timeout}s"
+	return 0
+}
 
+# Count build $name's results from $dir/test-suite.log and its .trs files;
+# $rc is make check's exit status (run_build's locals).
+count_results()
+{
 	local suite="$dir/test-suite.log"
 	if [ ! -f "$suite" ]; then
 		phase "$name: make check produced no test-suite.log (rc=$rc)"

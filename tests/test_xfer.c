@@ -4,7 +4,8 @@
  * sockets: fake ops stand for libmicrohttpd's suspend/resume and curl's
  * unpause/abort and record every call. Proves suspend/resume ordering (no
  * lost wakeup when curl calls back inside an unpause), pause/unpause on
- * empty and full rings, abort from either side, completion exactly once,
+ * empty and full rings, the upload waiting while the download is paused,
+ * abort from either side, completion exactly once,
  * and (under ASan in the sanitizer build) that the last reference frees
  * the request.
  */
@@ -207,6 +208,46 @@ static void test_download_backpressure(void)
 	xfer_put(x);
 }
 
+/* An early answer during an upload: while the download is paused the
+ * upload is paused too (libcurl 8 reads the upstream on every upload pass
+ * and would keep what it read); client bytes do not unpause curl then,
+ * and the download's unpause resumes both directions. */
+static void test_upload_waits_for_download(void)
+{
+	struct fake f;
+	struct xfer *x = started(&f, 1);
+	static char buf[XFER_RING_MAX];
+
+	memset(chunk, 'e', sizeof(chunk));
+	CHECK(xfer_client_push(x, "abc", 3) == 3);
+	CHECK(xfer_up_pull(x, buf, 2) == 2);
+	xfer_up_head(x, 200);
+	fill(x);
+	CHECK(x->recv_paused && !x->send_paused);
+	/* curl asks for upload bytes: the ring has one, but it waits */
+	CHECK(xfer_up_pull(x, buf, sizeof(buf)) == XFER_UP_WAIT);
+	CHECK(x->send_paused && ring_len(&x->up_ring) == 1);
+	/* more client bytes: stored, curl stays paused */
+	CHECK(xfer_client_push(x, "de", 2) == 2);
+	CHECK(f.n_unpause == 0 && x->send_paused);
+	/* the end of the body does not unpause it either */
+	CHECK(xfer_client_body_end(x) == 1);
+	CHECK(f.n_unpause == 0);
+	/* the client reads half of the answer: one unpause, both ways */
+	CHECK(xfer_client_pull(x, buf, XFER_RING_MAX / 2) ==
+	      XFER_RING_MAX / 2);
+	CHECK(f.n_unpause == 1 && !x->recv_paused && !x->send_paused);
+	CHECK(xfer_up_pull(x, buf, sizeof(buf)) == 3);
+	CHECK(memcmp(buf, "cde", 3) == 0);
+	CHECK(xfer_up_pull(x, buf, sizeof(buf)) == 0); /* end of body */
+	xfer_up_done(x, CURLE_OK, 1);
+	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == XFER_RING_MAX / 2);
+	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == XFER_PULL_END);
+	CHECK(f.bad_resume == 0);
+	xfer_client_gone(x);
+	xfer_put(x);
+}
+
 /* curl delivers a held chunk inside curl_easy_pause: the client must be
  * suspended before the unpause, so that the chunk's wakeup reaches it. */
 static void test_unpause_calls_back(void)
@@ -338,6 +379,7 @@ int main(void)
 	test_small_get();
 	test_upload_backpressure();
 	test_download_backpressure();
+	test_upload_waits_for_download();
 	test_unpause_calls_back();
 	test_client_gone();
 	test_upstream_fails();
