@@ -7,6 +7,8 @@
  * over a fixed configuration with several sites. Properties: a normalized
  * host is lower-case ASCII without port or trailing dot, normalizing it
  * again is the identity, and a site is found only for its exact name.
+ * The same bytes as a request-target go through headers_request_line
+ * (check_request_line states its properties).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -90,6 +92,57 @@ static void check_host(const char *h, size_t hlen)
 			abort();
 }
 
+/* headers_request_line on the target with a few methods: a valid target
+ * is visible ASCII without '#', and its parts point into it: origin-form
+ * starts with '/', absolute-form has a non-empty authority without '@'
+ * and an origin part right after it, '*' only for OPTIONS; CONNECT is
+ * always refused. */
+static void check_request_line(const char *target)
+{
+	static const char *const methods[] = {"GET", "OPTIONS", "CONNECT",
+					      "G\x01T", ""};
+	size_t i, tlen = strlen(target);
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		struct headers_target t;
+		const char *err = headers_request_line(methods[i], target, &t);
+		const char *c;
+
+		if (i >= 2) {
+			if (err == NULL)
+				abort();
+			continue;
+		}
+		if (err != NULL)
+			continue;
+		for (c = target; *c != '\0'; c++)
+			if ((unsigned char)*c <= 0x20 ||
+			    (unsigned char)*c >= 0x7f || *c == '#')
+				abort();
+		if (t.origin < target || t.origin > target + tlen)
+			abort();
+		switch (t.kind) {
+		case HEADERS_TARGET_ORIGIN:
+			if (t.origin != target || target[0] != '/')
+				abort();
+			break;
+		case HEADERS_TARGET_ASTERISK:
+			if (strcmp(target, "*") != 0 || i != 1)
+				abort();
+			break;
+		case HEADERS_TARGET_ABSOLUTE:
+			if (t.authority_len == 0 ||
+			    memchr(t.authority, '@', t.authority_len) != NULL ||
+			    t.origin != t.authority + t.authority_len ||
+			    t.origin_needs_slash != (t.origin[0] != '/'))
+				abort();
+			break;
+		default:
+			abort();
+		}
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *target;
@@ -109,6 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		check_host(h, hlen);
 	}
+	check_request_line(target);
 	free(target);
 	return 0;
 }

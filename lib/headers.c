@@ -175,18 +175,35 @@ int headers_connection_names(const char *conn, const char *name)
 	return 0;
 }
 
+/*
+ * Request headers the upstream never gets from the client. Ours (framing
+ * and the X-Forwarded set we write), Host (written by us from the routed
+ * authority, never dropped by a Connection nomination, never left to
+ * curl), and every header that frameworks read as the client's address,
+ * scheme, port, prefix or original URL: a client could otherwise claim
+ * them (Spring's ForwardedHeaderFilter, gorilla/handlers.ProxyHeaders,
+ * chi's RealIP, Symfony's trusted headers, IIS URL Rewrite).
+ */
+static const char *const request_dropped[] = {
+	"content-length", "expect", "host",
+	"x-forwarded-for", "x-real-ip", "x-forwarded-proto",
+	"x-forwarded-host", "forwarded", "x-forwarded-port",
+	"x-forwarded-prefix", "x-forwarded-scheme", "x-forwarded-server",
+	"x-forwarded-ssl", "x-forwarded-uri", "x-original-forwarded-for",
+	"x-original-url", "x-rewrite-url", "x-original-host",
+	"true-client-ip", "x-client-ip", "x-cluster-client-ip",
+	"cf-connecting-ip", "fastly-client-ip", "x-url-scheme", "front-end-https",
+};
+
 int headers_drop_request(const char *name, const char *conn)
 {
-	static const char *const own[] = {"content-length", "expect",
-					  "x-forwarded-for", "x-real-ip",
-					  "x-forwarded-proto",
-					  "x-forwarded-host"};
 	size_t i;
 
 	if (headers_is_hop_by_hop(name) || headers_connection_names(conn, name))
 		return 1;
-	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		if (strcasecmp(name, own[i]) == 0)
+	for (i = 0; i < sizeof(request_dropped) / sizeof(request_dropped[0]);
+	     i++)
+		if (strcasecmp(name, request_dropped[i]) == 0)
 			return 1;
 	return 0;
 }
@@ -275,13 +292,42 @@ static const char *pair_next(const char *p, const char *end, const char **v)
 	return z != NULL ? z + 1 : NULL;
 }
 
-static int nominated(const char *const *conn, size_t n_conn,
-		     const char *name)
-{
-	size_t i;
+struct conn_token {
+	const char *p;
+	size_t len;
+};
 
-	for (i = 0; i < n_conn; i++)
-		if (headers_connection_names(conn[i], name))
+/* Split a Connection value into its tokens; -1 when more than max. */
+static int conn_tokens(const char *v, struct conn_token *t, size_t *n,
+		       size_t max)
+{
+	while (*v != '\0') {
+		const char *start, *end;
+
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		start = v;
+		while (*v != '\0' && *v != ',')
+			v++;
+		end = v;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end == start)
+			continue;
+		if (*n == max)
+			return -1;
+		t[*n].p = start;
+		t[(*n)++].len = (size_t)(end - start);
+	}
+	return 0;
+}
+
+static int nominated(const struct conn_token *t, size_t n, const char *name)
+{
+	size_t i, len = strlen(name);
+
+	for (i = 0; i < n; i++)
+		if (t[i].len == len && strncasecmp(t[i].p, name, len) == 0)
 			return 1;
 	return 0;
 }
@@ -292,8 +338,8 @@ int headers_filter_response(const char *hdrs, size_t len,
 			    void *ud)
 {
 	const char *end, *p, *v = NULL, *next;
-	const char *conn[HEADERS_MAX_CONNECTION_LINES];
-	size_t n_conn = 0;
+	struct conn_token tok[HEADERS_MAX_CONNECTION_TOKENS];
+	size_t n_tok = 0;
 	int n = 0;
 
 	if (len == 0)
@@ -301,24 +347,24 @@ int headers_filter_response(const char *hdrs, size_t len,
 	if (hdrs == NULL)
 		return -1;
 	end = hdrs + len;
-	/* Check the list and collect the Connection values once: a header
-	 * is then checked against those only (O(headers x Connection
-	 * lines), bounded; a scan of the whole list per header would let an
-	 * upstream burn a worker with ~20,000 tiny headers). */
+	/* Check the list and collect the tokens of every Connection line
+	 * once: a header is then compared with those only (O(headers x
+	 * tokens), both bounded; a scan of the whole list, or of every
+	 * Connection value, per header let an upstream burn a worker's CPU
+	 * for seconds). More tokens than the bound: refused (502). */
 	for (p = hdrs; p < end; p = next) {
 		if ((next = pair_next(p, end, &v)) == NULL)
 			return -1;
-		if (strcasecmp(p, "connection") == 0) {
-			if (n_conn == HEADERS_MAX_CONNECTION_LINES)
-				return -1;
-			conn[n_conn++] = v;
-		}
+		if (strcasecmp(p, "connection") == 0 &&
+		    conn_tokens(v, tok, &n_tok,
+				HEADERS_MAX_CONNECTION_TOKENS) != 0)
+			return -1;
 	}
 	for (p = hdrs; p < end; p = next) {
 		next = pair_next(p, end, &v);
 		if (next == NULL)
 			break; /* not reached: the list was checked */
-		if (headers_is_hop_by_hop(p) || nominated(conn, n_conn, p) ||
+		if (headers_is_hop_by_hop(p) || nominated(tok, n_tok, p) ||
 		    strcasecmp(p, "server") == 0 ||
 		    strcasecmp(p, "content-length") == 0)
 			continue;
@@ -341,4 +387,59 @@ int headers_absolute_host(const char *target, const char **h, size_t *hlen)
 	*h = p;
 	*hlen = strcspn(p, "/?#");
 	return 1;
+}
+
+/* RFC 9112 §3.2: a target byte is visible ASCII; '#' never (a fragment is
+ * not sent), SP, TAB, controls, DEL and bytes >= 0x80 never. */
+static int target_bytes_ok(const char *t)
+{
+	for (; *t != '\0'; t++) {
+		unsigned char c = (unsigned char)*t;
+
+		if (c <= 0x20 || c >= 0x7f || c == '#')
+			return 0;
+	}
+	return 1;
+}
+
+const char *headers_request_line(const char *method, const char *target,
+				 struct headers_target *out)
+{
+	const char *auth;
+	size_t alen;
+
+	memset(out, 0, sizeof(*out));
+	if (!headers_is_token(method, strlen(method)))
+		return "method is not a token";
+	if (strcmp(method, "CONNECT") == 0) {
+		out->kind = HEADERS_TARGET_CONNECT;
+		return "CONNECT is not proxied";
+	}
+	if (!target_bytes_ok(target))
+		return "invalid byte in the request target";
+	if (target[0] == '/') {
+		out->kind = HEADERS_TARGET_ORIGIN;
+		out->origin = target;
+		return NULL;
+	}
+	if (strcmp(target, "*") == 0) {
+		if (strcmp(method, "OPTIONS") != 0)
+			return "'*' target for a method other than OPTIONS";
+		out->kind = HEADERS_TARGET_ASTERISK;
+		out->origin = target;
+		return NULL;
+	}
+	if (!headers_absolute_host(target, &auth, &alen))
+		return "request target is not origin- or absolute-form";
+	if (alen == 0)
+		return "absolute-form target without a host";
+	if (memchr(auth, '@', alen) != NULL)
+		return "user information in the request target";
+	out->kind = HEADERS_TARGET_ABSOLUTE;
+	out->authority = auth;
+	out->authority_len = alen;
+	/* origin-form: the rest, "/" when empty, "/?q" for "?q" */
+	out->origin = auth + alen;
+	out->origin_needs_slash = out->origin[0] != '/';
+	return NULL;
 }

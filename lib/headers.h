@@ -59,6 +59,32 @@ int headers_drop_response(const char *name, const char *conn);
  * or '#'), else 0. The caller normalizes it like a Host value. */
 int headers_absolute_host(const char *target, const char **h, size_t *hlen);
 
+/* The request target's form (RFC 9112 §3.2), from headers_request_line. */
+enum headers_target_kind {
+	HEADERS_TARGET_ORIGIN,   /* "/path?query" */
+	HEADERS_TARGET_ABSOLUTE, /* "http[s]://authority/path?query" */
+	HEADERS_TARGET_ASTERISK, /* "*", OPTIONS only */
+	HEADERS_TARGET_CONNECT   /* CONNECT's authority-form: refused */
+};
+struct headers_target {
+	enum headers_target_kind kind;
+	const char *authority;   /* absolute-form: borrowed from the target */
+	size_t authority_len;
+	/* what the upstream gets (borrowed from the target): the whole
+	 * origin-form target, or the absolute-form's path and query, to be
+	 * prefixed with "/" when origin_needs_slash ("" or "?q") */
+	const char *origin;
+	int origin_needs_slash;
+};
+/* Check the request line's method and raw target (as received, before any
+ * decoding): the method a token, the target visible ASCII without '#' and
+ * in origin-, absolute- (http/https, a host, no user information) or
+ * asterisk-form (OPTIONS). Returns NULL when valid (*out filled), else a
+ * static reason for the log; CONNECT gets "CONNECT is not proxied" with
+ * out->kind HEADERS_TARGET_CONNECT (answered 501, not 400). */
+const char *headers_request_line(const char *method, const char *target,
+				 struct headers_target *out);
+
 /* One upstream response header line as libcurl hands it over (with its
  * line end). */
 enum headers_line_kind {
@@ -80,14 +106,15 @@ enum headers_line_kind headers_parse_response_line(const char *line,
 						   size_t *name_len,
 						   const char **value,
 						   size_t *value_len);
-/* More Connection lines than this in one upstream response: refused. */
-#define HEADERS_MAX_CONNECTION_LINES 64
+/* More names than this in the Connection lines of one upstream
+ * response (all lines together): refused. */
+#define HEADERS_MAX_CONNECTION_TOKENS 64
 /* Pass every header of hdrs ("Name\0Value\0" pairs, len bytes) that
  * headers_drop_response would keep to emit(ud, name, value), checking
  * the names against every Connection header of hdrs (no length limit).
  * Returns the number emitted, or -1 (nothing emitted) when hdrs is not a
- * sequence of complete pairs or has more than HEADERS_MAX_CONNECTION_LINES
- * Connection headers. */
+ * sequence of complete pairs or its Connection headers name more than
+ * HEADERS_MAX_CONNECTION_TOKENS (empty list elements do not count). */
 int headers_filter_response(const char *hdrs, size_t len,
 			    void (*emit)(void *ud, const char *name,
 					 const char *value),

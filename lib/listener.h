@@ -24,15 +24,26 @@
 
 #include <microhttpd.h>
 
+/* The HTTPS listener's per-connection memory pool. Small: libmicrohttpd
+ * clears the whole pool on every keep-alive request. It bounds the request
+ * head, and the response head must fit in what the request left of it
+ * (proxy.c's response head budget). */
+#define LISTENER_CONNECTION_MEMORY (32 * 1024)
+
 /* The request-parsing strictness every listener's daemon gets, as option
- * and value for MHD_start_daemon: level 1, "more strict, within the
- * RFCs". libmicrohttpd 0.9.77 replaced STRICT_FOR_CLIENT (Debian 12's
- * 0.9.75 has only that one) by CLIENT_DISCIPLINE_LVL, where the old 1 is
- * level 1 (doc/design.md, platform differences). */
-#if MHD_VERSION >= 0x00097701
+ * and value for MHD_start_daemon. libmicrohttpd 1.0's parser at level 1
+ * ("more strict, within the RFCs") refuses bare LF, obs-fold, NUL,
+ * whitespace in or before names and Transfer-Encoding with
+ * Content-Length itself. The 0.9.x parser has no such level: its
+ * STRICT_FOR_CLIENT 1 adds only the Host check (whose 400 0.9.75 sends
+ * twice) and a close for a space in the target, both of which proxy.c
+ * checks itself with one 400, so 0.9.x runs at 0 (doc/design.md,
+ * platform differences). CLIENT_DISCIPLINE_LVL exists since 0.9.77, the
+ * 1.0 parser since 1.0.0. */
+#if MHD_VERSION >= 0x01000000
 #define LISTENER_MHD_DISCIPLINE MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)1
 #else
-#define LISTENER_MHD_DISCIPLINE MHD_OPTION_STRICT_FOR_CLIENT, (int)1
+#define LISTENER_MHD_DISCIPLINE MHD_OPTION_STRICT_FOR_CLIENT, (int)0
 #endif
 
 struct config;

@@ -31,9 +31,7 @@
 #include "upstream.h"
 #include "worker.h"
 
-/* Small per-connection pools: MHD clears the whole pool on every
- * keep-alive request, and it also bounds the request head size. */
-#define CONNECTION_MEMORY (32 * 1024)
+#define CONNECTION_MEMORY LISTENER_CONNECTION_MEMORY
 
 struct server {
 	struct config *cfg; /* static part: the config the server started with */

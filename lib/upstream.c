@@ -124,6 +124,11 @@ static int parse_size(const char *v, size_t len, int64_t *out)
 	return 0;
 }
 
+/* What libmicrohttpd adds to a response head besides the upstream's
+ * fields: status line, Date, Content-Length or Transfer-Encoding,
+ * Connection; counted against resp_head_budget with them. */
+#define RESP_HEAD_OWN_BYTES 160
+
 static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
 {
 	struct xfer *x = ud;
@@ -138,32 +143,55 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
 		/* a new status line (after 1xx): start over */
 		x->resp_hdrs_len = 0;
 		x->resp_size = -1;
-		x->resp_bad = 0;
+		x->resp_bad = NULL;
+		x->resp_te = 0;
+		x->resp_head_bytes = RESP_HEAD_OWN_BYTES;
 		return len;
 	case HEADERS_LINE_END: {
 		long code = 0;
 
+		/* RFC 9112 §6.3: both framings in one response is an
+		 * attack or a broken upstream; never pick one (the client
+		 * got the Content-Length's bytes of a longer chunked body,
+		 * cut and on a clean keep-alive end) */
+		if (x->resp_te && x->resp_size >= 0 && x->resp_bad == NULL)
+			x->resp_bad = "Content-Length with Transfer-Encoding";
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 		if (code < 100 || code >= 200)
 			xfer_up_head(x, code);
 		return len;
 	}
 	case HEADERS_LINE_BAD:
-		x->resp_bad = 1; /* obs-fold, garbage or control bytes: 502 */
+		/* obs-fold, garbage or control bytes: 502 */
+		if (x->resp_bad == NULL)
+			x->resp_bad = "malformed response head";
 		return len;
 	case HEADERS_LINE_FIELD:
 		break;
 	}
+	x->resp_head_bytes += nlen + vlen + 4; /* "Name: value\r\n" */
+	if (x->resp_head_bytes > x->resp_head_budget && x->resp_bad == NULL)
+		x->resp_bad = "response head too large";
 	if (nlen == 14 && strncasecmp(name, "content-length", 14) == 0) {
 		int64_t n = -1;
 
-		if (parse_size(v, vlen, &n) != 0 ||
-		    (x->resp_size >= 0 && x->resp_size != n))
-			x->resp_bad = 1;
+		if ((parse_size(v, vlen, &n) != 0 ||
+		     (x->resp_size >= 0 && x->resp_size != n)) &&
+		    x->resp_bad == NULL)
+			x->resp_bad = "invalid Content-Length";
 		x->resp_size = n;
+	} else if (nlen == 17 &&
+		   strncasecmp(name, "transfer-encoding", 17) == 0) {
+		/* curl removes the chunked coding; any other coding would
+		 * reach the client undeclared */
+		if ((x->resp_te || vlen != 7 ||
+		     strncasecmp(v, "chunked", 7) != 0) &&
+		    x->resp_bad == NULL)
+			x->resp_bad = "unsupported Transfer-Encoding";
+		x->resp_te = 1;
 	}
-	if (append_header(x, name, nlen, v, vlen) != 0)
-		x->resp_bad = 1;
+	if (append_header(x, name, nlen, v, vlen) != 0 && x->resp_bad == NULL)
+		x->resp_bad = "response head too large";
 	return len;
 }
 

@@ -55,6 +55,7 @@ struct xfer *xfer_new(const struct xfer_ops *ops, void *ctx,
 	x->ctx = ctx;
 	x->client_fd = -1;
 	x->resp_size = -1;
+	x->resp_head_budget = XFER_RESP_HEADERS_MAX; /* proxy.c sets it */
 	x->body_size = -1;
 	clock_gettime(CLOCK_MONOTONIC, &x->t_start);
 	return x;

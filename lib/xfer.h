@@ -106,6 +106,7 @@ struct xfer {
 	uint64_t body_seen; /* body bytes received from the client */
 	int too_large;
 	int resp_status; /* status sent to the client, for REQUEST log */
+	unsigned deferred_status; /* proxy.c's answer for the next call */
 
 	/* the two rings and the wait flags of the upstream side */
 	struct ring up_ring, down_ring;
@@ -123,7 +124,13 @@ struct xfer {
 	int64_t resp_size;    /* upstream Content-Length, -1 unknown */
 	char *resp_hdrs;      /* "Name\0Value\0" pairs */
 	size_t resp_hdrs_len, resp_hdrs_cap;
-	int resp_bad; /* malformed upstream head */
+	/* a malformed upstream head (502): why, for the log; NULL if fine */
+	const char *resp_bad;
+	int resp_te;          /* the head had a Transfer-Encoding line */
+	/* bytes of the head the client's connection can take: what
+	 * libmicrohttpd's connection pool has left after the request head
+	 * (proxy.c); a longer head would reach the client as an empty reply */
+	size_t resp_head_budget, resp_head_bytes;
 
 	/* upstream.c's bookkeeping */
 	CURL *easy;

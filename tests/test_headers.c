@@ -126,7 +126,15 @@ int main(void)
 	CHECK(headers_drop_request("Expect", NULL));
 	CHECK(headers_drop_request("X-Foo", "close, x-foo"));
 	CHECK(!headers_drop_request("Authorization", "close"));
-	CHECK(!headers_drop_request("Host", NULL));
+	CHECK(headers_drop_request("Host", NULL)); /* proxy.c writes it */
+	CHECK(headers_drop_request("Forwarded", NULL));
+	CHECK(headers_drop_request("x-forwarded-port", NULL));
+	CHECK(headers_drop_request("X-Forwarded-Prefix", NULL));
+	CHECK(headers_drop_request("True-Client-IP", NULL));
+	CHECK(headers_drop_request("CF-Connecting-IP", NULL));
+	CHECK(headers_drop_request("X-Original-URL", NULL));
+	CHECK(headers_drop_request("X-Rewrite-URL", NULL));
+	CHECK(!headers_drop_request("X-Forwarded", NULL));
 	CHECK(headers_drop_response("Server", NULL));
 	CHECK(headers_drop_response("content-length", NULL));
 	CHECK(headers_drop_response("X-Hop", "X-Hop"));
@@ -210,8 +218,9 @@ int main(void)
 		CHECK(c.len == 0);
 		CHECK(headers_filter_response(NULL, 0, collect, &c) == 0);
 	}
-	/* 64 Connection lines are fine, 65 are refused; 20,000 tiny
-	 * headers are filtered in linear time (once quadratic) */
+	/* 64 Connection names are fine, 65 are refused (in lines of one
+	 * or in one line); 20,000 tiny headers are filtered in linear time
+	 * (once quadratic) */
 	{
 		size_t cap = 20000 * 4 + 100 * 16, bl = 0;
 		char *big = malloc(cap);
@@ -220,13 +229,27 @@ int main(void)
 
 		CHECK(big != NULL);
 		if (big != NULL) {
-			for (i = 0; i < HEADERS_MAX_CONNECTION_LINES; i++)
+			for (i = 0; i < HEADERS_MAX_CONNECTION_TOKENS; i++)
 				bl += (size_t)snprintf(big + bl, cap - bl,
 						       "Connection%cx%c", 0, 0);
 			CHECK(headers_filter_response(big, bl, collect, &c) ==
 			      0);
 			bl += (size_t)snprintf(big + bl, cap - bl,
 					       "Connection%cx%c", 0, 0);
+			CHECK(headers_filter_response(big, bl, collect, &c) ==
+			      -1);
+			bl = (size_t)snprintf(big, cap, "Connection%c", 0);
+			for (i = 0; i < HEADERS_MAX_CONNECTION_TOKENS; i++)
+				bl += (size_t)snprintf(big + bl, cap - bl,
+						       ", ,t%d", i);
+			big[bl++] = '\0';
+			CHECK(headers_filter_response(big, bl, collect, &c) ==
+			      0);
+			bl = (size_t)snprintf(big, cap, "Connection%c", 0);
+			for (i = 0; i <= HEADERS_MAX_CONNECTION_TOKENS; i++)
+				bl += (size_t)snprintf(big + bl, cap - bl,
+						       "t%d,", i);
+			big[bl++] = '\0';
 			CHECK(headers_filter_response(big, bl, collect, &c) ==
 			      -1);
 			bl = 0;

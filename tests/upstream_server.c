@@ -43,8 +43,12 @@
  *   /close-mid?n=N         head with Content-Length 2N, N bytes, then the
  *                          connection is closed (no TLS close_notify).  No
  *                          DONE line is logged for it.
- *   /status?code=C         status C (200..599) with body "status C\n"; no body
- *                          for 204, 304 and HEAD.
+ *   /status?code=C[&cl=N]  status C (200..599) with body "status C\n"; no body
+ *                          for 204, 304 and HEAD. A 304 with cl=N carries
+ *                          "Content-Length: N" (the representation's).
+ *   /conn-names?n=N        200 "ok\n" with one Connection line naming
+ *                          X-N0..X-N<N-1> (N at most 5000), each of those
+ *                          headers, and X-Kept: yes.
  *   /hop                   200 "hop\n" with hop-by-hop headers (Connection,
  *                          X-Hop-Custom, Keep-Alive, Proxy-Authenticate,
  *                          Trailer, Upgrade), Server and X-Kept: yes.
@@ -98,6 +102,8 @@
  *                          the /bytes stream, then close: a valid response
  *                          delimited by the close (the SHA-256 is /sha?n=N).
  *                          Logs DONE after the last byte.
+ *   /cl-te                 200 with "Content-Length: 5" and
+ *                          "Transfer-Encoding: chunked", a 20-byte chunk.
  *   /obs-fold              200 with a folded header line
  *                          "X-Folded: a\r\n b" (obsolete line folding)
  *                          and Content-Length 3 "ok\n".
@@ -715,22 +721,31 @@ static int body_discard(struct conn *c, struct request *rq)
 static int send_head(struct conn *c, struct request *rq, int code, const char *ctype,
 		     long long clen, const char *extra)
 {
-	char buf[8192]; /* extra is at most ~6.1 KiB (/hop-long) */
-	int n = snprintf(buf, sizeof buf, "HTTP/1.1 %d %s\r\n", code, reason_phrase(code));
-	if (ctype)
-		n += snprintf(buf + n, sizeof buf - (size_t)n, "Content-Type: %s\r\n", ctype);
-	if (clen >= 0)
-		n += snprintf(buf + n, sizeof buf - (size_t)n, "Content-Length: %lld\r\n", clen);
-	else if (clen == -1)
-		n += snprintf(buf + n, sizeof buf - (size_t)n, "Transfer-Encoding: chunked\r\n");
-	if (extra)
-		n += snprintf(buf + n, sizeof buf - (size_t)n, "%s", extra);
-	if (!rq->keep_alive)
-		n += snprintf(buf + n, sizeof buf - (size_t)n, "Connection: close\r\n");
-	n += snprintf(buf + n, sizeof buf - (size_t)n, "\r\n");
-	if (n < 0 || (size_t)n >= sizeof buf)
+	/* extra: up to ~170 KiB (/conn-names?n=5000) */
+	size_t cap = 512 + (extra ? strlen(extra) : 0);
+	char *buf = malloc(cap);
+	int n, r;
+	if (!buf)
 		return -1;
-	return conn_write(c, buf, (size_t)n);
+	n = snprintf(buf, cap, "HTTP/1.1 %d %s\r\n", code, reason_phrase(code));
+	if (ctype)
+		n += snprintf(buf + n, cap - (size_t)n, "Content-Type: %s\r\n", ctype);
+	if (clen >= 0)
+		n += snprintf(buf + n, cap - (size_t)n, "Content-Length: %lld\r\n", clen);
+	else if (clen == -1)
+		n += snprintf(buf + n, cap - (size_t)n, "Transfer-Encoding: chunked\r\n");
+	if (extra)
+		n += snprintf(buf + n, cap - (size_t)n, "%s", extra);
+	if (!rq->keep_alive)
+		n += snprintf(buf + n, cap - (size_t)n, "Connection: close\r\n");
+	n += snprintf(buf + n, cap - (size_t)n, "\r\n");
+	if (n < 0 || (size_t)n >= cap) {
+		free(buf);
+		return -1;
+	}
+	r = conn_write(c, buf, (size_t)n);
+	free(buf);
+	return r;
 }
 
 static int send_simple(struct conn *c, struct request *rq, int code, const char *body, const char *extra)
@@ -1183,6 +1198,45 @@ static int do_hop_long(struct conn *c, struct request *rq)
 	return send_simple(c, rq, 200, "hop\n", extra);
 }
 
+/* /cl-te: "Content-Length: 5" and a chunked body of 20 bytes (both
+ * framings: RFC 9112 §6.3 says the chunking wins and the message is
+ * suspect), then close. */
+static int do_cl_te(struct conn *c, struct request *rq)
+{
+	(void)rq;
+	send_str(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+		    "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+		    "14\r\n0123456789abcdefghij\r\n0\r\n\r\n");
+	return hostile_close(c);
+}
+
+/* /conn-names?n=N: one Connection line naming X-N0 .. X-N<N-1> and each of
+ * those headers, then X-Kept; a 200 "ok\n". */
+static int do_conn_names(struct conn *c, struct request *rq)
+{
+	unsigned long long n, i;
+	size_t cap, k = 0;
+	char *extra;
+	int r;
+
+	if (param_u64(rq->query, "n", 10, &n) < 0 || n > 5000)
+		return send_simple(c, rq, 400, "bad n\n", NULL);
+	cap = 64 + (size_t)n * 32;
+	extra = malloc(cap);
+	if (extra == NULL)
+		return -1;
+	k += (size_t)snprintf(extra + k, cap - k, "Connection: close");
+	for (i = 0; i < n; i++)
+		k += (size_t)snprintf(extra + k, cap - k, ", X-N%llu", i);
+	k += (size_t)snprintf(extra + k, cap - k, "\r\n");
+	for (i = 0; i < n; i++)
+		k += (size_t)snprintf(extra + k, cap - k, "X-N%llu: v\r\n", i);
+	snprintf(extra + k, cap - k, "X-Kept: yes\r\n");
+	r = send_simple(c, rq, 200, "ok\n", extra);
+	free(extra);
+	return r;
+}
+
 static int dispatch(struct conn *c, struct request *rq)
 {
 	const char *path = rq->path;
@@ -1216,13 +1270,26 @@ static int dispatch(struct conn *c, struct request *rq)
 	if (strcmp(path, "/close-mid") == 0)
 		return do_close_mid(c, rq);
 	if (strcmp(path, "/status") == 0) {
-		unsigned long long code;
+		unsigned long long code, cl;
 		char body[32];
 		if (param_u64(rq->query, "code", 0, &code) <= 0 || code < 200 || code > 599)
 			return send_simple(c, rq, 400, "bad request\n", NULL);
 		snprintf(body, sizeof body, "status %llu\n", code);
+		if (code == 304 && param_u64(rq->query, "cl", 0, &cl) > 0) {
+			/* a 304 with the representation's length */
+			char extra[64];
+			snprintf(extra, sizeof extra, "Content-Length: %llu\r\n", cl);
+			if (send_head(c, rq, 304, NULL, -2, extra) < 0)
+				return -1;
+			log_line("DONE %s %d", rq->target, 304);
+			return 0;
+		}
 		return send_simple(c, rq, (int)code, body, NULL);
 	}
+	if (strcmp(path, "/cl-te") == 0)
+		return do_cl_te(c, rq);
+	if (strcmp(path, "/conn-names") == 0)
+		return do_conn_names(c, rq);
 	if (strcmp(path, "/hop") == 0)
 		return send_simple(c, rq, 200, "hop\n", HOP_HEADERS);
 	if (strcmp(path, "/hop-long") == 0)
