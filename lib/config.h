@@ -89,6 +89,10 @@ struct config {
 	/* open connections per client address (IPv4 /32, IPv6 /64) on each
 	 * listener, counted from accept; 0 = no cap (SPEC F15) */
 	unsigned max_connections_per_ip; /* 128 */
+	/* bytes per second a client must move, averaged over 10 s, while it
+	 * alone holds up an upstream transfer (a body trickling in, or a
+	 * response read slowly); 0 = no minimum (issue 16) */
+	unsigned client_min_rate; /* 500 */
 
 	struct config_site *sites;
 	size_t n_sites;

@@ -89,6 +89,7 @@ static const struct key_def limits_keys[] = {
 	  0, (uint64_t)1 << 40 },
 	KU(struct config, "max_connections_per_ip", max_connections_per_ip, 0,
 	   1048576),
+	KU(struct config, "client_min_rate", client_min_rate, 0, 1073741824),
 	{ NULL, K_SPECIAL, 0, 0, 0 }
 };
 

@@ -303,6 +303,7 @@ static struct config *config_new(void)
 	cfg->rl_eviction_age_secs = 300;
 	cfg->body_limit_bytes = 104857600;
 	cfg->max_connections_per_ip = 128;
+	cfg->client_min_rate = 500;
 	cfg->acme_cache_dir = strdup(ACME_CACHE_DIR);
 	if (cfg->acme_cache_dir == NULL) {
 		free(cfg);

@@ -160,6 +160,8 @@ struct hdr_scan {
 	unsigned count;
 	size_t canonical; /* bytes of the lines as "Name: value\r\n" */
 	size_t cookie_bytes; /* libmicrohttpd keeps a parsed copy of them */
+	size_t ows;       /* whitespace before the values (0.9.x: exact) */
+	int ows_unknown;  /* a value not right after its name (a fold) */
 	size_t longest;   /* longest line as "Name: value" */
 };
 
@@ -174,6 +176,16 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind,
 		value = "";
 	s->count++;
 	s->canonical += key_size + value_size + 4;
+	{
+		/* 0.9.x parses in place: the value follows "Name:" and its
+		 * leading whitespace in the same line of the read buffer */
+		uintptr_t k = (uintptr_t)key, v = (uintptr_t)value;
+
+		if (v >= k + key_size + 1 && v - (k + key_size + 1) <= 256)
+			s->ows += v - (k + key_size + 1);
+		else
+			s->ows_unknown = 1;
+	}
 	if (key_size + value_size + 2 > s->longest)
 		s->longest = key_size + value_size + 2;
 	headers_check_request(&s->f, key, key_size, value, value_size);
@@ -254,13 +266,21 @@ static int is_health(const struct xfer *x)
 }
 
 /*
- * libmicrohttpd 0.9.75 silently drops some malformed header bytes: a line
- * with an empty name ends the head (what follows is parsed as a second,
- * pipelined request) and a value is cut at a NUL byte. Neither is visible
- * in the parsed headers, so check that every byte of the head is accounted
- * for: it may not be longer than its fields written in the canonical form
- * (single space after the colon, CRLF line ends). A head with more optional
- * whitespace than that is refused too; mainstream clients never send it.
+ * libmicrohttpd 0.9.x silently drops or moves malformed head bytes: a line
+ * starting with NUL ends the head (what follows is parsed as a second,
+ * pipelined request), a value is cut at a NUL byte, an obs-fold line is
+ * glued to the previous header's name, bare LF ends lines, extra spaces
+ * in the request line are skipped. None of it is visible in the parsed
+ * headers, so every byte of the head must be accounted for. On 0.9.x it
+ * must be exactly the request line and the fields as received: one space
+ * between the request line's parts, each field's whitespace before its
+ * value (the parser works in place, so the value's position tells), CRLF
+ * line ends (bare LF is refused, as libmicrohttpd 1.0 does at our
+ * strictness); a fold leaves its value away from its name and is refused.
+ * libmicrohttpd 1.0 at our strictness refuses all of those itself (bare
+ * LF and CR, NUL, obs-fold, whitespace in or before a name, extra spaces
+ * in the request line) and trims the whitespace it allows, so there is
+ * nothing left to account for.
  */
 static int head_accounted(struct xfer *x, const char *method,
 			  const char *version, const struct hdr_scan *scan,
@@ -272,7 +292,14 @@ static int head_accounted(struct xfer *x, const char *method,
 			   strlen(version) + 2 + scan->canonical + 2;
 
 	*head_size = ci != NULL ? ci->header_size : canonical;
-	return ci == NULL || ci->header_size <= canonical;
+#if MHD_VERSION < 0x01000000
+	if (scan->ows_unknown)
+		return 0;
+	canonical = canonical - scan->count + scan->ows;
+	return ci == NULL || ci->header_size == canonical;
+#else
+	return 1;
+#endif
 }
 
 /* How many bytes of response head the client's connection can take.
@@ -447,11 +474,25 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 		return MHD_NO;
 	ci = MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	x->client_fd = ci != NULL ? ci->connect_fd : -1;
-	upstream_start(x->up, x);
+	if (x->has_body)
+		x->start_deferred = 1; /* see start_upstream */
+	else
+		upstream_start(x->up, x);
 	return MHD_YES;
 }
 
 /* ---- body and response ---- */
+
+/* A request body is buffered in the upload ring before the upstream is
+ * contacted, until it is complete or fills the ring (64 KiB): a client
+ * trickling a small body in then holds a connection of ours, never one
+ * of the upstream's (a thread, for many upstreams). A larger body is
+ * streamed from there on, with the slow-client check of upstream.c. */
+static void start_upstream(struct xfer *x)
+{
+	x->start_deferred = 0;
+	upstream_start(x->up, x);
+}
 
 static enum MHD_Result on_upload(struct xfer *x, const char *data,
 				 size_t *size)
@@ -459,6 +500,11 @@ static enum MHD_Result on_upload(struct xfer *x, const char *data,
 	const struct config *cfg = x->snap->cfg;
 	size_t n, len = *size;
 
+	if (x->client_cut) {
+		if (x->resp_status == 0)
+			x->resp_status = 408;
+		return MHD_NO; /* too slow (upstream.c): close */
+	}
 	if (x->too_large) {
 		/* Read on a little to answer 413, then cut the connection. */
 		x->body_seen += len;
@@ -476,6 +522,8 @@ static enum MHD_Result on_upload(struct xfer *x, const char *data,
 	n = xfer_client_push(x, data, len);
 	x->body_seen += n;
 	*size = len - n;
+	if (x->start_deferred && ring_space(&x->up_ring) == 0)
+		start_upstream(x); /* 64 KiB buffered: stream the rest */
 	return MHD_YES;
 }
 
@@ -646,6 +694,8 @@ static enum MHD_Result final_call(struct xfer *x)
 {
 	if (x->too_large)
 		return respond_plain(x, 413);
+	if (x->start_deferred)
+		start_upstream(x); /* the whole body is buffered */
 	if (!xfer_client_body_end(x))
 		return MHD_YES; /* suspended until the response head */
 	return respond_upstream(x);

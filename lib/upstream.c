@@ -15,6 +15,7 @@
  * Threads: the worker thread alone (upstream.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,6 +27,7 @@
 #include "config.h"
 #include "headers.h"
 #include "log.h"
+#include "snapshot.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -428,12 +430,70 @@ void upstream_client_back(struct upstream *u, struct xfer *x)
  * watched. A transfer found in that state for read_timeout_secs is ended
  * as a read timeout: the client gets what arrived, then a cut.
  */
+/* The client alone holds the transfer up: curl waits for body bytes it
+ * has not sent, or for room in a download ring it does not empty. */
+static int client_holds_up(const struct xfer *x)
+{
+	return (x->send_paused && !x->recv_paused && !x->upload_done) ||
+	       (x->recv_paused && x->upload_done);
+}
+
+/*
+ * A client that trickles its body in, or reads its response a few bytes
+ * at a time, keeps an upstream connection (a thread, in a thread-per-
+ * connection upstream) for as long as it likes: each byte resets every
+ * idle timeout, and curl's silence timeout does not run while it is
+ * paused. Small bodies never get here (proxy.c buffers them before the
+ * upstream is contacted), small responses neither (they fit the download
+ * ring, and the upstream is released when the last byte is in). For the
+ * rest: a client that holds the transfer up for a whole window of
+ * RATE_WINDOW_MS and moved fewer than client_min_rate bytes per second in
+ * it is cut (CLIENT_TOO_SLOW). Returns 1 when x was ended.
+ */
+#define RATE_WINDOW_MS 10000L
+
+static int slow_client(struct upstream *u, struct xfer *x, long now)
+{
+	unsigned rate = x->snap->cfg->client_min_rate;
+	char got[24];
+
+	if (rate == 0 || !client_holds_up(x)) {
+		x->rate_since = 0;
+		return 0;
+	}
+	if (x->rate_since == 0) {
+		x->rate_since = now;
+		x->rate_base = x->client_moved;
+		return 0;
+	}
+	if (now - x->rate_since < RATE_WINDOW_MS)
+		return 0;
+	if (x->client_moved - x->rate_base >=
+	    (uint64_t)rate * (RATE_WINDOW_MS / 1000)) {
+		x->rate_since = now; /* fast enough: a new window */
+		x->rate_base = x->client_moved;
+		return 0;
+	}
+	snprintf(got, sizeof(got), "%llu",
+		 (unsigned long long)((x->client_moved - x->rate_base) * 1000 /
+				      (uint64_t)(now - x->rate_since)));
+	log_event(LOG_LEVEL_WARN, "CLIENT_TOO_SLOW", "client_ip", x->client_ip,
+		  "host", x->host, "upstream", x->site->upstream, "direction",
+		  x->upload_done ? "download" : "upload", "bytes_per_sec", got,
+		  LOG_END);
+	x->client_cut = 1; /* proxy.c closes the connection */
+	finish(u, x, CURLE_ABORTED_BY_CALLBACK);
+	return 1;
+}
+
 static void stuck_scan(struct upstream *u, long now)
 {
 	struct xfer *x, *next;
 
 	for (x = u->active; x != NULL; x = next) {
 		next = x->act_next;
+		if (slow_client(u, x, now))
+			continue;
 		if (x->wait != XFER_WAIT_SPACE || !x->recv_paused) {
 			x->stuck_since = 0;
 		} else if (x->stuck_since == 0) {

@@ -143,6 +143,7 @@ size_t xfer_client_push(struct xfer *x, const char *data, size_t len)
 	if (x->up_state != XFER_UP_RUNNING)
 		return len; /* answered or failed: drain the body */
 	n = ring_write(&x->up_ring, data, len);
+	x->client_moved += n;
 	if (n < len)
 		suspend(x, XFER_WAIT_SPACE);
 	if (n > 0)
@@ -167,6 +168,7 @@ ssize_t xfer_client_pull(struct xfer *x, char *buf, size_t max)
 	size_t n = ring_read(&x->down_ring, buf, max);
 
 	if (n > 0) {
+		x->client_moved += n;
 		if (x->recv_paused && x->up_state == XFER_UP_RUNNING &&
 		    ring_space(&x->down_ring) >= x->down_ring.cap / 2) {
 			x->recv_paused = x->send_paused = 0;

@@ -141,6 +141,18 @@ struct xfer {
 	int peer_data;  /* client sent bytes while suspended: not watched */
 	int unwatched;  /* its upstream socket could not be watched */
 	long stuck_since; /* upload and download both blocked since (ms) */
+	/* the client's pace (upstream.c's slow-client check): body bytes
+	 * taken from it plus response bytes it took, and where the current
+	 * window started (ms, 0 = the client is not holding the transfer
+	 * up) with the count then */
+	uint64_t client_moved, rate_base;
+	long rate_since;
+	/* proxy.c: the upstream is not contacted yet; the body is buffered
+	 * until it is complete or fills the upload ring */
+	int start_deferred;
+	/* the client was too slow (upstream.c): its connection is closed
+	 * at the next body bytes, or its response is cut */
+	int client_cut;
 	void *watch_io; /* upstream.c's hang-up watch, while watched */
 };
 
