@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "tls.h"
+#include "tls_hello.h"
 
 const char tls_priorities[] =
 	"NONE:+VERS-TLS1.3:+VERS-TLS1.2:+ECDHE-ECDSA:+ECDHE-RSA:"
@@ -33,7 +34,7 @@ const char tls_priorities[] =
 	"+SIGN-ECDSA-SHA512:+SIGN-RSA-PSS-RSAE-SHA256:"
 	"+SIGN-RSA-PSS-RSAE-SHA384:+SIGN-RSA-PSS-RSAE-SHA512:"
 	"+SIGN-RSA-SHA256:+SIGN-RSA-SHA384:+SIGN-RSA-SHA512:"
-	"+SIGN-EdDSA-Ed25519:+COMP-NULL:+CTYPE-SRV-X509:%SERVER_PRECEDENCE";
+	"+SIGN-EdDSA-Ed25519:+COMP-NULL:+CTYPE-SRV-X509";
 
 #define TLS_MAX_CHAIN 8
 
@@ -632,7 +633,43 @@ static int hello_check(gnutls_session_t session)
 	return 0;
 }
 
+/* GnuTLS's hook on the received ClientHello, before it is processed: a
+ * client with no protocol version, cipher suite or group in common with
+ * our priorities gets the alert RFC 8446 §4.1.1 and §6.2 ask for
+ * (protocol_version, handshake_failure) and a TLS_ERROR line; GnuTLS
+ * would fail the handshake anyway, and libmicrohttpd then closes the
+ * connection without any alert. What the parser cannot read is left to
+ * GnuTLS. */
+static int hello_hook(gnutls_session_t session, unsigned int htype,
+		      unsigned when, unsigned int incoming,
+		      const gnutls_datum_t *msg)
+{
+	enum tls_hello_verdict v;
+	char sni[256], ip[INET6_ADDRSTRLEN];
+	unsigned port;
+
+	if (htype != GNUTLS_HANDSHAKE_CLIENT_HELLO || when != GNUTLS_HOOK_PRE ||
+	    !incoming || msg == NULL || msg->data == NULL)
+		return 0;
+	v = tls_hello_check(msg->data, msg->size, sni, sizeof(sni));
+	if (v == TLS_HELLO_OK || v == TLS_HELLO_MALFORMED)
+		return 0;
+	peer_of(gnutls_transport_get_int(session), ip, sizeof(ip), &port);
+	log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
+		  sni[0] != '\0' ? sni : "-", "error", tls_hello_reason(v),
+		  LOG_END);
+	(void)gnutls_alert_send(session, GNUTLS_AL_FATAL,
+				v == TLS_HELLO_NO_VERSION
+					? GNUTLS_A_PROTOCOL_VERSION
+					: GNUTLS_A_HANDSHAKE_FAILURE);
+	return v == TLS_HELLO_NO_VERSION ? GNUTLS_E_UNSUPPORTED_VERSION_PACKET
+					 : GNUTLS_E_NO_CIPHER_SUITES;
+}
+
 void tls_session_setup(gnutls_session_t session)
 {
+	gnutls_handshake_set_hook_function(session,
+					   GNUTLS_HANDSHAKE_CLIENT_HELLO,
+					   GNUTLS_HOOK_PRE, hello_hook);
 	gnutls_handshake_set_post_client_hello_function(session, hello_check);
 }

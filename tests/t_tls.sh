@@ -9,7 +9,7 @@
 # false, and a resumed handshake is refused for a name we have no
 # certificate for, like a full one.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-require_cmd curl certtool gnutls-cli python3
+require_cmd curl certtool gnutls-cli python3 openssl
 
 gen_cert a a.test
 gen_cert w '*.wild.test'
@@ -105,6 +105,40 @@ accepts "group P-384 (TLS 1.2)" a a.test 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-GROUP-A
 refuses "FFDHE-only client (TLS 1.3)" 'NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-FFDHE2048:+GROUP-FFDHE3072'
 refuses "FFDHE-only client (TLS 1.2)" 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-GROUP-ALL:+GROUP-FFDHE2048:+GROUP-FFDHE3072'
 refuses "group P-521 only (not in X25519, P-256, P-384)" 'NORMAL:-GROUP-ALL:+GROUP-SECP521R1'
+
+# Issue 16, finding 11 (Mozilla's intermediate profile). A TLS 1.3 client
+# whose first key share is P-256 or P-384 gets no HelloRetryRequest (one
+# ClientHello); the client chooses among our suites; a handshake with
+# nothing in common gets its alert (protocol_version, handshake_failure)
+# and a TLS_ERROR line.
+osc() { # openssl s_client to a.test with extra options
+	timeout 10 openssl s_client -connect "127.0.0.1:$PX_PORT" -servername a.test \
+		-CAfile "$T/a.pem" "$@" </dev/null 2>&1
+}
+for g in P-256:X25519 P-384:X25519 X25519:P-256; do
+	expect_eq "edge11: key share $g first: one ClientHello (no HelloRetryRequest)" \
+		"$(osc -tls1_3 -groups "$g" -msg | grep -c '>>> .*ClientHello')" 1
+done
+check "edge11: TLS 1.3 client preferring ChaCha20 gets it" \
+	grep -q 'Cipher is TLS_CHACHA20_POLY1305_SHA256' <<<"$(osc -tls1_3 \
+	-ciphersuites TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256)"
+check "edge11: TLS 1.3 client preferring AES-256 gets it" \
+	grep -q 'Cipher is TLS_AES_256_GCM_SHA384' <<<"$(osc -tls1_3 \
+	-ciphersuites TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256)"
+check "edge11: TLS 1.2 client preferring ChaCha20 gets it" \
+	grep -q 'Cipher is ECDHE-ECDSA-CHACHA20-POLY1305' <<<"$(osc -tls1_2 \
+	-cipher ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256)"
+alert_for() { # DESC PRIORITY ALERT-NUMBER LOG-ERROR
+	local out
+	out=$(timeout 5 gnutls-cli --x509cafile "$T/a.pem" --sni-hostname a.test \
+		--priority "$2" -p "$PX_PORT" 127.0.0.1 </dev/null 2>&1 || true)
+	check "edge11: $1: alert $3 received" grep -q "Received alert \[$3\]" <<<"$out"
+	check "edge11: $1: TLS_ERROR error=\"$4\"" \
+		grep -q "TLS_ERROR client_ip=127.0.0.1 sni=a.test error=\"$4\"" "$PX_LOG"
+}
+alert_for "TLS 1.1 only" 'NORMAL:-VERS-ALL:+VERS-TLS1.1' 70 "no common protocol version"
+alert_for "CBC suites only" 'NORMAL:-VERS-TLS1.3:-CIPHER-ALL:+AES-128-CBC:+AES-256-CBC' 40 "no common cipher suite"
+alert_for "FFDHE groups only" 'NORMAL:-GROUP-ALL:+GROUP-FFDHE2048' 40 "no common group"
 
 # Wildcard certificate: *.wild.test covers x.wild.test only.
 expect_eq "wildcard cert serves x.wild.test" "$(status_of w x.wild.test /echo)" 200
