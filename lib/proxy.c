@@ -529,9 +529,16 @@ static enum MHD_Result on_upload(struct xfer *x, const char *data,
 
 static ssize_t content_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	ssize_t n = xfer_client_pull(cls, buf, max);
+	struct xfer *x = cls;
+	ssize_t n;
 
 	(void)pos;
+	/* too slow (upstream.c): what is still buffered is dropped with the
+	 * connection, or a reader at a few bytes a second would hold it for
+	 * hours */
+	if (x->client_cut)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	n = xfer_client_pull(x, buf, max);
 	if (n == XFER_PULL_END)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (n == XFER_PULL_ERROR)
