@@ -87,6 +87,7 @@ static const char *reason(unsigned status)
 	case 200: return "OK";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
 	case 413: return "Payload Too Large";
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
@@ -111,10 +112,16 @@ static enum MHD_Result respond_plain(struct xfer *x, unsigned status)
 	if (status != 200)
 		MHD_add_response_header(r, "Content-Type",
 					"text/plain; charset=utf-8");
+	/* RFC 9110 §15.5.6: a 405 names methods that work; any token but
+	 * CONNECT is proxied, these are the common ones */
+	if (status == 405)
+		MHD_add_response_header(r, "Allow",
+					"GET, HEAD, POST, PUT, PATCH, DELETE, "
+					"OPTIONS");
 	/* After a malformed or oversized request the rest of the stream
 	 * cannot be trusted to start a new request: close. */
-	if (listener_stopping(listener_of(x)) || status == 400 || status == 413 ||
-	    status == 414 || status == 431)
+	if (listener_stopping(listener_of(x)) || status == 400 || status == 405 ||
+	    status == 413 || status == 414 || status == 431)
 		MHD_add_response_header(r, "Connection", "close");
 	ret = MHD_queue_response(x->conn, status, r);
 	MHD_destroy_response(r);
@@ -126,16 +133,20 @@ static enum MHD_Result respond_plain(struct xfer *x, unsigned status)
 /* An answer decided on the first call, before the request's body (if
  * any) was read. libmicrohttpd closes the connection after a response
  * queued that early (it cannot tell a body from the next request), so
- * when the request has no body the answer waits for the next call, which
- * comes at once with nothing uploaded, and keep-alive is kept. With a
- * body it goes now and the connection closes. */
+ * the answer waits for the call after the body, and keep-alive is kept:
+ * at once when there is no body; a body of up to DRAIN_MAX bytes (or a
+ * chunked one, until it passes DRAIN_MAX) is read and dropped first
+ * (proxy_access). A longer body is not read: the answer goes now and the
+ * connection closes. */
+#define DRAIN_MAX (64 * 1024)
+
 static enum MHD_Result respond_first(struct xfer *x, unsigned status,
 				     const struct headers_framing *f)
 {
-	int no_body = f->n_content_length == 0 ? !f->chunked
-					       : f->content_length == 0;
+	int drain = f->n_content_length == 0 ||
+		    f->content_length <= DRAIN_MAX;
 
-	if (!no_body || listener_stopping(listener_of(x)))
+	if (!drain || listener_stopping(listener_of(x)))
 		return respond_plain(x, status);
 	x->deferred_status = status;
 	x->resp_status = (int)status;
@@ -403,7 +414,7 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	if (line_err != NULL) {
 		log_event(LOG_LEVEL_DEBUG, "BAD_REQUEST", "client_ip",
 			  x->client_ip, "error", line_err, LOG_END);
-		return respond_plain(x, tgt.kind == HEADERS_TARGET_CONNECT ? 501
+		return respond_plain(x, tgt.kind == HEADERS_TARGET_CONNECT ? 405
 									  : 400);
 	}
 	if (is_health(x))
@@ -686,6 +697,11 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 	if (headers_filter_response(x->resp_hdrs, x->resp_hdrs_len,
 				    add_resp_header, r) < 0) {
 		MHD_destroy_response(r);
+		log_event(LOG_LEVEL_WARN, "UPSTREAM_ERROR", "client_ip",
+			  x->client_ip, "host", x->host, "upstream",
+			  x->site->upstream, "error",
+			  "too many names in the Connection header", LOG_END);
+		xfer_client_cancel(x);
 		return respond_plain(x, 502);
 	}
 	if (listener_stopping(listener_of(x)))
@@ -723,12 +739,18 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn,
 	if (x->state == XFER_NEW)
 		return first_call(x, method, version);
 	if (x->state == XFER_ANSWERED) {
-		if (x->deferred_status != 0 && *upload_data_size == 0) {
+		if (x->deferred_status != 0 &&
+		    (*upload_data_size == 0 ||
+		     x->body_seen + *upload_data_size > DRAIN_MAX)) {
 			unsigned st = x->deferred_status;
 
+			/* the body is all read (keep-alive), or a chunked
+			 * one is longer than we read to drop (close) */
 			x->deferred_status = 0;
+			*upload_data_size = 0;
 			return respond_plain(x, st);
 		}
+		x->body_seen += *upload_data_size;
 		/* Answered already (error on the first call): discard. */
 		*upload_data_size = 0;
 		return MHD_YES;

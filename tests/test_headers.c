@@ -135,6 +135,8 @@ int main(void)
 	CHECK(headers_drop_request("X-Original-URL", NULL));
 	CHECK(headers_drop_request("X-Rewrite-URL", NULL));
 	CHECK(!headers_drop_request("X-Forwarded", NULL));
+	CHECK(headers_drop_request("X-Forwarded-Anything-New", NULL));
+	CHECK(headers_drop_request("x-forwarded-", NULL));
 	CHECK(headers_drop_response("Server", NULL));
 	CHECK(headers_drop_response("content-length", NULL));
 	CHECK(headers_drop_response("X-Hop", "X-Hop"));
