@@ -81,7 +81,7 @@ struct headers_target {
  * in origin-, absolute- (http/https, a host, no user information) or
  * asterisk-form (OPTIONS). Returns NULL when valid (*out filled), else a
  * static reason for the log; CONNECT gets "CONNECT is not proxied" with
- * out->kind HEADERS_TARGET_CONNECT (answered 501, not 400). */
+ * out->kind HEADERS_TARGET_CONNECT (answered 405, not 400). */
 const char *headers_request_line(const char *method, const char *target,
 				 struct headers_target *out);
 

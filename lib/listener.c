@@ -111,6 +111,7 @@ struct conn_track {
 	atomic_int busy;
 	atomic_long deadline;
 	struct sockaddr_storage addr; /* the client, for the log */
+	unsigned refused; /* 429s on it (its worker thread only) */
 	struct conn_track *prev, *next;
 };
 
@@ -275,6 +276,13 @@ void listener_head_expect(struct listener *l, struct MHD_Connection *conn,
 			     mono_ms() +
 				     1000L * (long)(wait_secs +
 						    l->table->cfg->header_timeout_secs));
+}
+
+unsigned listener_conn_refused(struct MHD_Connection *conn)
+{
+	struct conn_track *ct = conn_track_of(conn);
+
+	return ct != NULL ? ++ct->refused : 1;
 }
 
 void listener_head_complete(struct MHD_Connection *conn)

@@ -38,8 +38,8 @@
  * STRICT_FOR_CLIENT 1 adds only the Host check (whose 400 0.9.75 sends
  * twice) and a close for a space in the target, both of which proxy.c
  * checks itself with one 400, so 0.9.x runs at 0 (doc/design.md,
- * platform differences). CLIENT_DISCIPLINE_LVL exists since 0.9.77, the
- * 1.0 parser since 1.0.0. */
+ * platform differences). The new parser and CLIENT_DISCIPLINE_LVL came
+ * with 1.0.0 (0.9.76 and 0.9.77 still have the old parser). */
 #if MHD_VERSION >= 0x01000000
 #define LISTENER_MHD_DISCIPLINE MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)1
 #else
@@ -111,5 +111,8 @@ void listener_request_end(struct listener *l, struct MHD_Connection *conn);
 void listener_head_expect(struct listener *l, struct MHD_Connection *conn,
 			  unsigned wait_secs);
 void listener_head_complete(struct MHD_Connection *conn);
+/* Count a rate-limit refusal on conn's connection; returns how many it
+ * has had (worker thread of the connection). */
+unsigned listener_conn_refused(struct MHD_Connection *conn);
 
 #endif

@@ -120,8 +120,9 @@ static enum MHD_Result respond_plain(struct xfer *x, unsigned status)
 					"OPTIONS");
 	/* After a malformed or oversized request the rest of the stream
 	 * cannot be trusted to start a new request: close. */
-	if (listener_stopping(listener_of(x)) || status == 400 || status == 405 ||
-	    status == 413 || status == 414 || status == 431)
+	if (listener_stopping(listener_of(x)) || x->force_close ||
+	    status == 400 || status == 405 || status == 413 || status == 414 ||
+	    status == 431)
 		MHD_add_response_header(r, "Connection", "close");
 	ret = MHD_queue_response(x->conn, status, r);
 	MHD_destroy_response(r);
@@ -134,17 +135,19 @@ static enum MHD_Result respond_plain(struct xfer *x, unsigned status)
  * any) was read. libmicrohttpd closes the connection after a response
  * queued that early (it cannot tell a body from the next request), so
  * the answer waits for the call after the body, and keep-alive is kept:
- * at once when there is no body; a body of up to DRAIN_MAX bytes (or a
- * chunked one, until it passes DRAIN_MAX) is read and dropped first
- * (proxy_access). A longer body is not read: the answer goes now and the
- * connection closes. */
+ * at once when there is no body; a Content-Length body of up to
+ * DRAIN_MAX bytes is read and dropped first (proxy_access). A longer or
+ * a chunked body is not read: the answer goes now and the connection
+ * closes (libmicrohttpd takes no response in the middle of a body). */
 #define DRAIN_MAX (64 * 1024)
+/* 429s one connection gets kept alive; the next ones close it */
+#define MAX_KEPT_REFUSALS 8
 
 static enum MHD_Result respond_first(struct xfer *x, unsigned status,
 				     const struct headers_framing *f)
 {
-	int drain = f->n_content_length == 0 ||
-		    f->content_length <= DRAIN_MAX;
+	int drain = !f->chunked && (f->n_content_length == 0 ||
+				    f->content_length <= DRAIN_MAX);
 
 	if (!drain || listener_stopping(listener_of(x)))
 		return respond_plain(x, status);
@@ -318,11 +321,19 @@ static int head_accounted(struct xfer *x, const char *method,
  * holds the request head and a parsed copy of its cookies; a head that
  * does not fit is not sent at all (the client saw an empty reply and the
  * log said 200). Measured on 0.9.75: the largest head that fits is the
- * pool less the request head less the cookies, within 0.6 KiB; 1 KiB is
- * kept free (t_edge.sh checks the edge on both libmicrohttpd versions). */
-static size_t resp_head_budget(size_t head_size, size_t cookie_bytes)
+ * pool less the request head less the cookies, within 0.6 KiB, less an
+ * entry per header, argument and cookie; 1 KiB is kept free (t_edge.sh
+ * checks the edge on both libmicrohttpd versions). */
+static size_t resp_head_budget(struct xfer *x, size_t head_size,
+			       size_t cookie_bytes)
 {
-	size_t used = head_size + cookie_bytes + 1024;
+	/* every header, query argument and cookie also costs an entry
+	 * (56 bytes on 0.9.75) in the pool */
+	int entries = MHD_get_connection_values(
+		x->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND |
+			MHD_COOKIE_KIND, NULL, NULL);
+	size_t used = head_size + cookie_bytes + 1024 +
+		      (entries > 0 ? (size_t)entries * 64 : 0);
 
 	return used < LISTENER_CONNECTION_MEMORY
 		       ? LISTENER_CONNECTION_MEMORY - used : 0;
@@ -401,7 +412,7 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	if (!head_accounted(x, method, version, &scan, &head_size) &&
 	    scan.f.error == NULL)
 		scan.f.error = "unparsed bytes in the request head";
-	x->resp_head_budget = resp_head_budget(head_size, scan.cookie_bytes);
+	x->resp_head_budget = resp_head_budget(x, head_size, scan.cookie_bytes);
 	line_err = headers_request_line(method, x->target, &tgt);
 	if (line_err == NULL && headers_check_done(&scan.f) != 0)
 		line_err = scan.f.error;
@@ -446,6 +457,10 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	cfg = x->snap->cfg;
 	if (!rate_allowed(x, cfg)) {
 		free(host_value);
+		/* keep-alive, but not for a connection that pipelines
+		 * refusals: each one is a RATE_LIMIT line */
+		if (listener_conn_refused(x->conn) > MAX_KEPT_REFUSALS)
+			x->force_close = 1;
 		return respond_first(x, 429, &scan.f);
 	}
 	x->site = router_find_site(cfg, x->host);
@@ -715,6 +730,11 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 
 static enum MHD_Result final_call(struct xfer *x)
 {
+	if (x->client_cut) { /* too slow (upstream.c): close */
+		if (x->resp_status == 0)
+			x->resp_status = 408;
+		return MHD_NO;
+	}
 	if (x->too_large)
 		return respond_plain(x, 413);
 	if (x->start_deferred)
@@ -739,18 +759,12 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn,
 	if (x->state == XFER_NEW)
 		return first_call(x, method, version);
 	if (x->state == XFER_ANSWERED) {
-		if (x->deferred_status != 0 &&
-		    (*upload_data_size == 0 ||
-		     x->body_seen + *upload_data_size > DRAIN_MAX)) {
+		if (x->deferred_status != 0 && *upload_data_size == 0) {
 			unsigned st = x->deferred_status;
 
-			/* the body is all read (keep-alive), or a chunked
-			 * one is longer than we read to drop (close) */
-			x->deferred_status = 0;
-			*upload_data_size = 0;
+			x->deferred_status = 0; /* the body is all read */
 			return respond_plain(x, st);
 		}
-		x->body_seen += *upload_data_size;
 		/* Answered already (error on the first call): discard. */
 		*upload_data_size = 0;
 		return MHD_YES;

@@ -52,6 +52,9 @@ struct upstream {
 	 * after curl returns: a -1 from sock_cb would kill the whole multi */
 	unsigned n_unwatched;
 	long next_scan; /* xfer_now_ms of the next stuck_scan */
+	/* libcurl reads a paused download on every pass over a transfer
+	 * (8.10.1 on): its uploads must wait with the download (xfer.c) */
+	int hold_upload;
 	CURL *easy_pool[EASY_POOL_MAX];
 	unsigned n_easy;
 };
@@ -431,10 +434,13 @@ void upstream_client_back(struct upstream *u, struct xfer *x)
  * as a read timeout: the client gets what arrived, then a cut.
  */
 /* The client alone holds the transfer up: curl waits for body bytes it
- * has not sent, or for room in a download ring it does not empty. */
+ * has not sent (also while the upload waits for the download: xfer.c,
+ * unless the client is blocked on a full upload ring, which is the
+ * standoff below), or for room in a download ring it does not empty. */
 static int client_holds_up(const struct xfer *x)
 {
-	return (x->send_paused && !x->recv_paused && !x->upload_done) ||
+	return (!x->upload_done && x->wait != XFER_WAIT_SPACE &&
+		(x->send_paused || x->recv_paused)) ||
 	       (x->recv_paused && x->upload_done);
 }
 
@@ -722,6 +728,7 @@ int upstream_stopped(const struct upstream *u)
 void upstream_start(struct upstream *u, struct xfer *x)
 {
 	x->up = u;
+	x->hold_upload = u->hold_upload;
 	if (u->stopped || setup_easy(u, x) != 0) {
 		finish(u, x, CURLE_FAILED_INIT);
 		return;
@@ -773,6 +780,10 @@ int upstream_create(struct worker *w, struct upstream **out)
 		return -1;
 	u->w = w;
 	u->curl_due = -1;
+	/* 8.10.1 reads before it looks at the pause (transfer.c's
+	 * sendrecv_dl): checked in curl's sources, 8.10.0 and 7.88 do not */
+	u->hold_upload = curl_version_info(CURLVERSION_NOW)->version_num >=
+			 0x080a01;
 	u->multi = curl_multi_init();
 	if (u->multi == NULL) {
 		free(u);

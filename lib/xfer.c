@@ -12,17 +12,19 @@
  * grows to XFER_RING_MAX on the first chunk that does not fit, and
  * curl is unpaused only when half of it is free.
  *
- * The upload waits while the download is paused: libcurl 8 reads the
- * upstream socket on every pass over a transfer that still sends, paused
- * or not, one buffer (64 KiB) each time, and keeps what it read (its
- * cw-pause writer): an upstream that answers before it has read the
- * request body made curl hold the whole answer while the upload went
- * on (Debian 13: 277 MiB RSS for a 256 MiB answer). libcurl 7 does not
- * read while paused; there the kernel's socket buffers held the answer
- * instead. With both directions paused neither version reads, memory
- * is bounded by the ring, and an upstream that needs the rest of the
- * body before it reads on is a standoff that upstream.c ends after
- * read_timeout_secs (its stuck scan), the same on both.
+ * With hold_upload the upload waits while the download is paused:
+ * libcurl from 8.10.1 reads the upstream socket on every pass over a
+ * transfer that still sends, paused or not, one buffer (64 KiB) each
+ * time, and keeps what it read (its cw-pause writer): an upstream that
+ * answers before it has read the request body made curl hold the whole
+ * answer while the upload went on (Debian 13: 277 MiB RSS for a 256 MiB
+ * answer). With both directions paused it does not read, and memory is
+ * bounded by the ring. Older libcurl (Debian 12's 7.88) does not read
+ * while paused: there the upload goes on and the kernel's socket
+ * buffers hold the answer, so an upstream that streams its answer while
+ * it reads (an echo) keeps working for bodies of a few MiB. Either way
+ * an upstream that needs more of the body before it reads on ends in a
+ * standoff that upstream.c's stuck scan ends after read_timeout_secs.
  *
  * Ordering rule: the client is suspended before the upstream is unpaused,
  * never after. curl may call back inside curl_easy_pause (a paused
@@ -113,10 +115,11 @@ static void wake(struct xfer *x, enum xfer_wait why)
 }
 
 /* curl's pause is per direction but our unpause (CURLPAUSE_CONT) is for
- * both: the send side is not woken while the download is paused. */
+ * both: with hold_upload the send side is not woken while the download
+ * is paused. */
 static void unpause_send(struct xfer *x)
 {
-	if (x->send_paused && !x->recv_paused &&
+	if (x->send_paused && !(x->recv_paused && x->hold_upload) &&
 	    x->up_state == XFER_UP_RUNNING) {
 		x->send_paused = 0;
 		x->ops->unpause(x);
@@ -206,7 +209,7 @@ size_t xfer_up_pull(struct xfer *x, char *buf, size_t max)
 {
 	size_t n;
 
-	if (x->recv_paused) { /* see "the upload waits" above */
+	if (x->recv_paused && x->hold_upload) { /* see hold_upload above */
 		x->send_paused = 1;
 		return XFER_UP_WAIT;
 	}

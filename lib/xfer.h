@@ -107,12 +107,15 @@ struct xfer {
 	int too_large;
 	int resp_status; /* status sent to the client, for REQUEST log */
 	unsigned deferred_status; /* proxy.c's answer for the next call */
+	int force_close; /* proxy.c: its own answer closes the connection */
 
 	/* the two rings and the wait flags of the upstream side */
 	struct ring up_ring, down_ring;
 	unsigned send_paused : 1; /* curl waits for upload bytes (or for
 				     * recv_paused to end: xfer.c) */
 	unsigned recv_paused : 1; /* curl holds a chunk that did not fit */
+	unsigned hold_upload : 1; /* the upload waits while recv_paused
+				   * (libcurl >= 8.10.1; set by upstream.c) */
 	unsigned upload_done : 1; /* the whole request body is in up_ring */
 	unsigned head_ready : 1;  /* response head (or failure) known */
 	unsigned client_gone : 1; /* libmicrohttpd is done with the request */

@@ -311,6 +311,9 @@ r=$(printf 'GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\nGET /echo HTTP/1.1\r\nHost
 	raw_exchange a a.test)
 check "edge8: 429 then the next request on the same connection" \
 	test "$(replies "$r" 429)" -eq 1 -a "$(replies "$r")" -eq 3
+r=$(for i in $(seq 1 12); do printf 'GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n'; done | raw_exchange a a.test)
+check "edge8: a connection pipelining refusals is closed after the 9th 429" \
+	test "$(replies "$r" 429)" -eq 9 -a "$(count_of '^Connection: close' "$r")" -eq 1
 check "edge8: 429 without Connection: close" \
 	test "$(printf '%s' "$r" | sed -n '/^HTTP\/1.1 429/,/^\\r$/p' | grep -ci '^Connection: close')" -eq 0
 stop_proxy

@@ -6,7 +6,8 @@
 # thread-pool server refuses work; the proxy's idle pooled connections
 # hold threads too, one or two per worker). Five clients trickle: three send small
 # bodies a byte per second, one sends 80 KiB quickly and then a byte per
-# second, one reads a 16 MiB response 16 bytes per second. Meanwhile normal
+# second, one reads a 16 MiB response 16 bytes per second (and a sixth
+# trickles its upload to an upstream that answers 4 MiB first). Meanwhile normal
 # requests must all be served: small bodies are buffered before the
 # upstream is contacted, and a client that holds an upstream transfer up
 # below client_min_rate (500 B/s over 10 s) is cut (CLIENT_TOO_SLOW).
@@ -84,6 +85,11 @@ try:
             time.sleep(1)
             if time.time() - t0 > 32:
                 break
+    elif kind == "early-post":
+        s.sendall(b"POST /early-bytes?n=4194304 HTTP/1.1\r\nHost: b.test\r\nContent-Length: 1048576\r\n\r\n" + b"y" * 81920)
+        while time.time() - t0 < 32:
+            s.sendall(b"y")
+            time.sleep(1)
     elif kind == "big-post":
         s.sendall(b"POST /p HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1048576\r\n\r\n" + b"y" * 81920)
         while time.time() - t0 < 32:
@@ -100,7 +106,10 @@ except OSError as e:
     print("%s: cut after %.0f s (%s)" % (kind, time.time() - t0, type(e).__name__))
 '
 
-gen_cert a a.test
+gen_cert a a.test b.test
+# b.test: the C test upstream, whose /early-bytes answers 4 MiB before it
+# reads the body (the download pauses while the client still uploads)
+start_upstream
 python3 -c "$UPSTREAM_PY" >"$T/py.out" 2>"$T/py.log" &
 PY_PID=$!
 PIDS="$PIDS $PY_PID"
@@ -119,12 +128,16 @@ client_min_rate = 500
 [site a.test]
 upstream = 127.0.0.1:$PY_PORT
 read_timeout_secs = 60
+
+[site b.test]
+upstream = 127.0.0.1:$UP_PORT
+read_timeout_secs = 60
 EOT
 start_proxy "$T/c.ini"
 expect_eq "normal request before" "$(status_of a a.test /n0)" 200
 
 t0=$(now_ms)
-for k in small-post small-post small-post big-post slow-read; do
+for k in small-post small-post small-post big-post slow-read early-post; do
 	python3 -c "$TRICKLE_PY" "$PX_PORT" "$T/a.pem" "$k" >>"$T/trickle.out" 2>&1 &
 	PIDS="$PIDS $!"
 	TPIDS="${TPIDS:-} $!"
@@ -154,6 +167,8 @@ check "edge7: CLIENT_TOO_SLOW logged for the upload" \
 	grep -q 'WARN CLIENT_TOO_SLOW .*direction=upload' "$PX_LOG"
 check "edge7: CLIENT_TOO_SLOW logged for the download" \
 	grep -q 'WARN CLIENT_TOO_SLOW .*direction=download' "$PX_LOG"
+check "edge7: a trickling upload under an early answer was cut too" \
+	grep -q 'WARN CLIENT_TOO_SLOW .*host=b.test .*direction=upload' "$PX_LOG"
 # The small bodies were buffered: at most the ones that completed reached
 # the upstream (a 100-byte body a byte per second takes 100 s; none did).
 n_small=$(grep -c '^POST /p' "$T/py.log" || true)

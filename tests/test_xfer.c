@@ -208,16 +208,18 @@ static void test_download_backpressure(void)
 	xfer_put(x);
 }
 
-/* An early answer during an upload: while the download is paused the
- * upload is paused too (libcurl 8 reads the upstream on every upload pass
- * and would keep what it read); client bytes do not unpause curl then,
- * and the download's unpause resumes both directions. */
+/* An early answer during an upload: with hold_upload (libcurl >= 8.10.1)
+ * the upload is paused while the download is (curl reads the upstream on
+ * every upload pass and would keep what it read); client bytes do not
+ * unpause curl then, and the download's unpause resumes both directions.
+ * Without it (older libcurl) the upload goes on. */
 static void test_upload_waits_for_download(void)
 {
 	struct fake f;
 	struct xfer *x = started(&f, 1);
 	static char buf[XFER_RING_MAX];
 
+	x->hold_upload = 1;
 	memset(chunk, 'e', sizeof(chunk));
 	CHECK(xfer_client_push(x, "abc", 3) == 3);
 	CHECK(xfer_up_pull(x, buf, 2) == 2);
@@ -244,6 +246,27 @@ static void test_upload_waits_for_download(void)
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == XFER_RING_MAX / 2);
 	CHECK(xfer_client_pull(x, buf, sizeof(buf)) == XFER_PULL_END);
 	CHECK(f.bad_resume == 0);
+	xfer_client_gone(x);
+	xfer_put(x);
+}
+
+/* Without hold_upload the upload goes on while the download is paused. */
+static void test_upload_goes_on(void)
+{
+	struct fake f;
+	struct xfer *x = started(&f, 1);
+	static char buf[XFER_RING_MAX];
+
+	memset(chunk, 'g', sizeof(chunk));
+	CHECK(xfer_client_push(x, "abc", 3) == 3);
+	xfer_up_head(x, 200);
+	fill(x);
+	CHECK(x->recv_paused);
+	CHECK(xfer_up_pull(x, buf, sizeof(buf)) == 3);
+	CHECK(xfer_up_pull(x, buf, sizeof(buf)) == XFER_UP_WAIT);
+	CHECK(xfer_client_push(x, "de", 2) == 2);
+	CHECK(f.n_unpause == 1 && !x->send_paused); /* curl woken to send */
+	CHECK(xfer_up_pull(x, buf, sizeof(buf)) == 2);
 	xfer_client_gone(x);
 	xfer_put(x);
 }
@@ -380,6 +403,7 @@ int main(void)
 	test_upload_backpressure();
 	test_download_backpressure();
 	test_upload_waits_for_download();
+	test_upload_goes_on();
 	test_unpause_calls_back();
 	test_client_gone();
 	test_upstream_fails();
