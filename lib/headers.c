@@ -150,35 +150,44 @@ int headers_conn_append(char *buf, size_t cap, size_t *len, const char *v,
 	return 0;
 }
 
+/* The next element of a comma-separated header value at p (RFC 9110
+ * §5.6.1: empty elements and the whitespace around them skipped): its
+ * start and length; returns where to go on, or NULL at the end. */
+static const char *list_next(const char *p, const char **start, size_t *len)
+{
+	const char *end;
+
+	while (*p == ' ' || *p == '\t' || *p == ',')
+		p++;
+	if (*p == '\0')
+		return NULL;
+	*start = p;
+	while (*p != '\0' && *p != ',')
+		p++;
+	end = p;
+	while (end > *start && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*len = (size_t)(end - *start);
+	return p;
+}
+
 int headers_connection_names(const char *conn, const char *name)
 {
-	size_t nlen = strlen(name);
-	const char *p = conn;
+	size_t nlen = strlen(name), len;
+	const char *p = conn, *start;
 
 	if (conn == NULL || nlen == 0)
 		return 0;
-	while (*p != '\0') {
-		const char *start, *end;
-
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		start = p;
-		while (*p != '\0' && *p != ',')
-			p++;
-		end = p;
-		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-			end--;
-		if ((size_t)(end - start) == nlen &&
-		    strncasecmp(start, name, nlen) == 0)
+	while ((p = list_next(p, &start, &len)) != NULL)
+		if (len == nlen && strncasecmp(start, name, nlen) == 0)
 			return 1;
-	}
 	return 0;
 }
 
 /*
  * Request headers the upstream never gets from the client (besides every
- * X-Forwarded-*, checked by prefix). Ours (framing, X-Real-IP), Host (written by us from the routed
- * authority, never dropped by a Connection nomination, never left to
+ * X-Forwarded-*, checked by prefix). Ours (framing, X-Real-IP), Host
+ * (written by us from the routed authority, never dropped by a Connection nomination, never left to
  * curl), and every header that frameworks read as the client's address,
  * scheme, port, prefix or original URL: a client could otherwise claim
  * them (Spring's ForwardedHeaderFilter, gorilla/handlers.ProxyHeaders,
@@ -300,23 +309,14 @@ struct conn_token {
 static int conn_tokens(const char *v, struct conn_token *t, size_t *n,
 		       size_t max)
 {
-	while (*v != '\0') {
-		const char *start, *end;
+	const char *start;
+	size_t len;
 
-		while (*v == ' ' || *v == '\t' || *v == ',')
-			v++;
-		start = v;
-		while (*v != '\0' && *v != ',')
-			v++;
-		end = v;
-		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-			end--;
-		if (end == start)
-			continue;
+	while ((v = list_next(v, &start, &len)) != NULL) {
 		if (*n == max)
 			return -1;
 		t[*n].p = start;
-		t[(*n)++].len = (size_t)(end - start);
+		t[(*n)++].len = len;
 	}
 	return 0;
 }
