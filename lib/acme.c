@@ -177,15 +177,15 @@ static int fetch_directory(struct acme *a, struct acme_resp *r)
 /* Account key from the store, or a new one saved before first use. */
 static int load_account(struct acme *a)
 {
-	const char *dir = a->cfg->acme_cache_dir;
+	const char *dir = a->cfg->acme_cache_dir, *why = "";
 	int rc;
 
 	if (a->acct_key != NULL)
 		return 0;
 	acme_account_clear(&a->acct);
-	if (acme_store_ensure_dir(dir) != 0) {
+	if (acme_store_ensure_dir(dir, &why) != 0) {
 		log_event(LOG_LEVEL_ERROR, "ACME_STORE_ERROR", "file", dir,
-			  "error", strerror(errno), LOG_END);
+			  "error", why, "errno", strerror(errno), LOG_END);
 		return -1;
 	}
 	rc = acme_store_load_account(dir, a->cfg->acme_directory, &a->acct);
@@ -696,6 +696,7 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 	pthread_condattr_t ca;
 	struct acme *a;
 	char names[1024];
+	const char *why = "";
 
 	*out = NULL;
 	a = calloc(1, sizeof(*a));
@@ -723,6 +724,14 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 	a->conn.curl = curl_easy_init();
 	if (a->conn.curl == NULL) {
 		snprintf(err, errsz, "cannot create the ACME HTTP client");
+		goto fail;
+	}
+	/* A cache directory another user owns (or one that stays writable
+	 * by others) could swap our keys: refuse to start rather than
+	 * trust it; temporary files an interrupted write left go now. */
+	if (acme_store_ensure_dir(cfg->acme_cache_dir, &why) != 0) {
+		snprintf(err, errsz, "acme_cache_dir %s: %s (%s)",
+			 cfg->acme_cache_dir, why, strerror(errno));
 		goto fail;
 	}
 	join_names(cfg, names, sizeof(names));

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,34 +39,88 @@ static void wipe_free(char *p, size_t len)
 	free(p);
 }
 
-int acme_store_ensure_dir(const char *dir)
+static int dir_fail(const char **why, const char *reason, int err)
+{
+	if (why != NULL)
+		*why = reason;
+	errno = err;
+	return -1;
+}
+
+/* ".account.json.XXXXXX" or ".certificate.json.XXXXXX": what
+ * acme_store_write_atomic leaves when it is killed between mkostemp and
+ * rename. */
+static int is_stale_temp(const char *n)
+{
+	static const char *const names[] = {ACCOUNT_FILE, CERT_FILE};
+	size_t i, l;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		l = strlen(names[i]);
+		if (n[0] == '.' && strncmp(n + 1, names[i], l) == 0 &&
+		    n[1 + l] == '.' && strlen(n + 2 + l) == 6)
+			return 1;
+	}
+	return 0;
+}
+
+static void remove_stale_temps(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[PATH_MAX];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (!is_stale_temp(e->d_name) ||
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+				     e->d_name) >= sizeof(path))
+			continue;
+		if (unlink(path) == 0)
+			log_event(LOG_LEVEL_WARN, "ACME_CACHE", "status",
+				  "stale_temp_removed", "file", e->d_name,
+				  LOG_END);
+	}
+	closedir(d);
+}
+
+int acme_store_ensure_dir(const char *dir, const char **why)
 {
 	char path[PATH_MAX];
 	size_t len = strlen(dir), i;
 	struct stat st;
 
-	if (len == 0 || len >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
+	if (len == 0 || len >= sizeof(path))
+		return dir_fail(why, "path too long", ENAMETOOLONG);
 	memcpy(path, dir, len + 1);
 	for (i = 1; i <= len; i++) {
 		if (path[i] != '/' && path[i] != '\0')
 			continue;
 		path[i] = '\0';
 		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return -1;
+			return dir_fail(why, "cannot create it", errno);
 		path[i] = i < len ? '/' : '\0';
 	}
-	if (stat(dir, &st) != 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	/* Our own directory: keep it private even if it pre-existed. */
-	if ((st.st_mode & 077) != 0 && st.st_uid == geteuid())
-		(void)chmod(dir, 0700);
+	if (lstat(dir, &st) != 0)
+		return dir_fail(why, "cannot stat it", errno);
+	if (!S_ISDIR(st.st_mode))
+		return dir_fail(why, "not a directory (or a symbolic link)",
+				ENOTDIR);
+	if (st.st_uid != geteuid())
+		return dir_fail(why,
+				"owned by another user than the one the "
+				"proxy runs as; chown it or choose another "
+				"acme_cache_dir",
+				EPERM);
+	/* Never chmod it ourselves: acme_cache_dir = /tmp as root would
+	 * take /tmp from everybody. */
+	if ((st.st_mode & 022) != 0)
+		return dir_fail(why,
+				"group or others may write it; chmod 0700 it "
+				"or choose another acme_cache_dir",
+				EPERM);
+	remove_stale_temps(dir);
 	return 0;
 }
 

@@ -39,8 +39,13 @@ struct acme_cert_cache {
 	size_t key_len;
 };
 
-/* Create dir (and missing parents) with mode 0700. Returns 0 or -1. */
-int acme_store_ensure_dir(const char *dir);
+/* Create dir (and missing parents) with mode 0700, and check it: a
+ * directory (not a symbolic link), owned by the effective user, not
+ * writable by group or others (else refused: someone else could swap our
+ * key files; it is never chmod'ed for the operator). Temporary files an interrupted write left in it
+ * (".NAME.XXXXXX", they may hold keys) are removed. Returns 0, or -1 with
+ * errno set and, when why is not NULL, *why a static reason for the log. */
+int acme_store_ensure_dir(const char *dir, const char **why);
 
 /* Write data to dir/name atomically with mode 0600. Returns 0 or -1 (errno
  * kept); on failure the previous file, if any, is untouched. */

@@ -5,7 +5,9 @@
 # listener working and retries with exponential backoff (shortened through
 # ALKPROXY_ACME_BACKOFF_BASE_MS / _MAX_MS); once Pebble is up it issues
 # and serves. A corrupt cache is logged, set aside and recovered from.
-# SIGTERM during a wait stops the ACME thread promptly.
+# SIGTERM during a wait stops the ACME thread promptly. A cache directory
+# of another user is refused at start; an interrupted write's temporary
+# file is removed.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/acme_lib.sh"
 
@@ -18,9 +20,28 @@ start_upstream
 mkdir -p "$T/cache"
 printf '{"version":1,"directory":"https://127.0.0.1:%s/dir","key":"-----BEGIN PRI' "$PB_PORT" >"$T/cache/account.json"
 printf 'not json at all' >"$T/cache/certificate.json"
+# A cache directory another user owns is refused at start, with its
+# reason (it could swap our key files).
+# (as root one chown'ed to nobody, otherwise /, which is root's)
+foreign=/
+if [ "$(id -u)" = 0 ]; then
+	foreign="$T/foreign"
+	mkdir -p "$foreign"
+	chown 65534:65534 "$foreign"
+fi
+acme_config "$T/cf.ini" "$HTTP_PORT" "$foreign" a.test
+rc=0
+timeout 20 "$PROXY" --config "$T/cf.ini" >"$T/foreign.out" 2>&1 || rc=$?
+check "cache directory of another user: the proxy does not start" test "$rc" -ne 0 -a "$rc" -ne 124
+check "cache directory of another user: the reason is named" \
+	grep -q "acme_cache_dir $foreign: owned by another user" "$T/foreign.out"
+# An interrupted write's temporary file (it may hold a key) is removed.
+printf 'secret' >"$T/cache/.account.json.AbC123"
 acme_config "$T/c.ini" "$HTTP_PORT" "$T/cache" a.test b.test
 export ALKPROXY_ACME_BACKOFF_BASE_MS=400 ALKPROXY_ACME_BACKOFF_MAX_MS=1600
 start_proxy "$T/c.ini"
+check "stale temporary file removed at start" test ! -e "$T/cache/.account.json.AbC123"
+check "its removal logged" grep -q 'ACME_CACHE status=stale_temp_removed file=.account.json.AbC123' "$PX_LOG"
 
 wait_log "$PX_LOG" 'ERROR ACME_STORE_ERROR file=certificate.json' 10 && ok "corrupt certificate cache reported" || fail "corrupt certificate cache reported"
 [ -f "$T/cache/certificate.json.corrupt" ] && ok "corrupt file set aside" || fail "corrupt file set aside"

@@ -6,6 +6,7 @@
  * aside, treated as absent — never a crash).
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,13 +215,59 @@ static void test_cert(void)
 
 static void test_ensure_dir(void)
 {
-	char p[512];
+	char p[512], f[600];
 	struct stat st;
+	const char *why = NULL;
+	int fd;
 
 	snprintf(p, sizeof(p), "%s/deep/er", dir);
-	CHECK(acme_store_ensure_dir(p) == 0);
+	CHECK(acme_store_ensure_dir(p, &why) == 0);
 	CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
 	      (st.st_mode & 0777) == 0700);
+	/* readable by others: fine; writable by group or others: refused,
+	 * and left as it is */
+	CHECK(chmod(p, 0755) == 0);
+	CHECK(acme_store_ensure_dir(p, &why) == 0);
+	CHECK(chmod(p, 0770) == 0);
+	why = NULL;
+	CHECK(acme_store_ensure_dir(p, &why) == -1 && errno == EPERM &&
+	      why != NULL && strstr(why, "group or others") != NULL);
+	CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0770);
+	CHECK(chmod(p, 0700) == 0);
+	/* temporaries of an interrupted write are removed, nothing else */
+	snprintf(f, sizeof(f), "%s/.certificate.json.Ab12Cd", p);
+	fd = open(f, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	snprintf(f, sizeof(f), "%s/.other.Ab12Cd", p);
+	fd = open(f, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK(acme_store_ensure_dir(p, &why) == 0);
+	snprintf(f, sizeof(f), "%s/.certificate.json.Ab12Cd", p);
+	CHECK(access(f, F_OK) != 0);
+	snprintf(f, sizeof(f), "%s/.other.Ab12Cd", p);
+	CHECK(access(f, F_OK) == 0);
+	unlink(f);
+	/* a file, or a symbolic link, is refused with a reason */
+	snprintf(f, sizeof(f), "%s/link", dir);
+	CHECK(symlink(p, f) == 0);
+	why = NULL;
+	CHECK(acme_store_ensure_dir(f, &why) == -1 && errno == ENOTDIR &&
+	      why != NULL);
+	unlink(f);
+	/* another user's directory is refused: as root one chown'ed to
+	 * nobody, otherwise "/" (root's) */
+	if (geteuid() == 0)
+		CHECK(chown(p, 65534, 65534) == 0);
+	why = NULL;
+	CHECK(acme_store_ensure_dir(geteuid() == 0 ? p : "/", &why) == -1 &&
+	      errno == EPERM && why != NULL &&
+	      strstr(why, "another user") != NULL);
+	if (geteuid() == 0)
+		CHECK(chown(p, 0, 0) == 0);
 	rmdir(p);
 	snprintf(p, sizeof(p), "%s/deep", dir);
 	rmdir(p);
