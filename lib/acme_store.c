@@ -102,11 +102,12 @@ int acme_store_ensure_dir(const char *dir, const char **why)
 			return dir_fail(why, "cannot create it", errno);
 		path[i] = i < len ? '/' : '\0';
 	}
-	if (lstat(dir, &st) != 0)
+	/* stat, not lstat: a symbolic link to a directory of ours is fine
+	 * (the checks below are on the directory it names) */
+	if (stat(dir, &st) != 0)
 		return dir_fail(why, "cannot stat it", errno);
 	if (!S_ISDIR(st.st_mode))
-		return dir_fail(why, "not a directory (or a symbolic link)",
-				ENOTDIR);
+		return dir_fail(why, "not a directory", ENOTDIR);
 	if (st.st_uid != geteuid())
 		return dir_fail(why,
 				"owned by another user than the one the "

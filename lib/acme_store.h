@@ -40,7 +40,7 @@ struct acme_cert_cache {
 };
 
 /* Create dir (and missing parents) with mode 0700, and check it: a
- * directory (not a symbolic link), owned by the effective user, not
+ * directory (a symbolic link is followed), owned by the effective user, not
  * writable by group or others (else refused: someone else could swap our
  * key files; it is never chmod'ed for the operator). Temporary files an interrupted write left in it
  * (".NAME.XXXXXX", they may hold keys) are removed. Returns 0, or -1 with

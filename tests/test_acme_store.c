@@ -251,9 +251,16 @@ static void test_ensure_dir(void)
 	snprintf(f, sizeof(f), "%s/.other.Ab12Cd", p);
 	CHECK(access(f, F_OK) == 0);
 	unlink(f);
-	/* a file, or a symbolic link, is refused with a reason */
+	/* a symbolic link to it is followed; a file is refused */
 	snprintf(f, sizeof(f), "%s/link", dir);
 	CHECK(symlink(p, f) == 0);
+	CHECK(acme_store_ensure_dir(f, &why) == 0);
+	unlink(f);
+	snprintf(f, sizeof(f), "%s/file", dir);
+	fd = open(f, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
 	why = NULL;
 	CHECK(acme_store_ensure_dir(f, &why) == -1 && errno == ENOTDIR &&
 	      why != NULL);
