@@ -47,9 +47,9 @@ static int dir_fail(const char **why, const char *reason, int err)
 	return -1;
 }
 
-/* ".account.json.XXXXXX" or ".certificate.json.XXXXXX": what
- * acme_store_write_atomic leaves when it is killed between mkostemp and
- * rename. */
+/* ".account.json." or ".certificate.json." and mkostemp's six random
+ * characters: what acme_store_write_atomic leaves when it is killed
+ * between mkostemp and rename. */
 static int is_stale_temp(const char *n)
 {
 	static const char *const names[] = {ACCOUNT_FILE, CERT_FILE};

@@ -43,7 +43,7 @@ struct acme_cert_cache {
  * directory (a symbolic link is followed), owned by the effective user, not
  * writable by group or others (else refused: someone else could swap our
  * key files; it is never chmod'ed for the operator). Temporary files an interrupted write left in it
- * (".NAME.XXXXXX", they may hold keys) are removed. Returns 0, or -1 with
+ * (".NAME." and six random characters; they may hold keys) are removed. Returns 0, or -1 with
  * errno set and, when why is not NULL, *why a static reason for the log. */
 int acme_store_ensure_dir(const char *dir, const char **why);
 

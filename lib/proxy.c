@@ -325,15 +325,14 @@ static int head_accounted(struct xfer *x, const char *method,
  * entry per header, argument and cookie; 1 KiB is kept free (t_edge.sh
  * checks the edge on both libmicrohttpd versions). */
 static size_t resp_head_budget(struct xfer *x, size_t head_size,
-			       size_t cookie_bytes)
+			       const struct hdr_scan *scan)
 {
-	/* every header, query argument and cookie also costs an entry
-	 * (56 bytes on 0.9.75) in the pool */
-	int entries = MHD_get_connection_values(
-		x->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND |
-			MHD_COOKIE_KIND, NULL, NULL);
-	size_t used = head_size + cookie_bytes + 1024 +
-		      (entries > 0 ? (size_t)entries * 64 : 0);
+	/* every header (counted by the scan), query argument and cookie
+	 * also costs an entry (56 bytes on 0.9.75) in the pool */
+	int more = MHD_get_connection_values(
+		x->conn, MHD_GET_ARGUMENT_KIND | MHD_COOKIE_KIND, NULL, NULL);
+	size_t entries = scan->count + (more > 0 ? (size_t)more : 0);
+	size_t used = head_size + scan->cookie_bytes + 1024 + entries * 64;
 
 	return used < LISTENER_CONNECTION_MEMORY
 		       ? LISTENER_CONNECTION_MEMORY - used : 0;
@@ -412,7 +411,7 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	if (!head_accounted(x, method, version, &scan, &head_size) &&
 	    scan.f.error == NULL)
 		scan.f.error = "unparsed bytes in the request head";
-	x->resp_head_budget = resp_head_budget(x, head_size, scan.cookie_bytes);
+	x->resp_head_budget = resp_head_budget(x, head_size, &scan);
 	line_err = headers_request_line(method, x->target, &tgt);
 	if (line_err == NULL && headers_check_done(&scan.f) != 0)
 		line_err = scan.f.error;

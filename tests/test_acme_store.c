@@ -213,12 +213,25 @@ static void test_cert(void)
 	acme_cert_cache_clear(&d);
 }
 
+/* Create an empty file in/name; 0 or -1. */
+static int touch(const char *in, const char *name)
+{
+	char f[600];
+	int fd;
+
+	snprintf(f, sizeof(f), "%s/%s", in, name);
+	fd = open(f, O_CREAT | O_WRONLY, 0600);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
 static void test_ensure_dir(void)
 {
 	char p[512], f[600];
 	struct stat st;
 	const char *why = NULL;
-	int fd;
 
 	snprintf(p, sizeof(p), "%s/deep/er", dir);
 	CHECK(acme_store_ensure_dir(p, &why) == 0);
@@ -235,16 +248,8 @@ static void test_ensure_dir(void)
 	CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0770);
 	CHECK(chmod(p, 0700) == 0);
 	/* temporaries of an interrupted write are removed, nothing else */
-	snprintf(f, sizeof(f), "%s/.certificate.json.Ab12Cd", p);
-	fd = open(f, O_CREAT | O_WRONLY, 0600);
-	CHECK(fd >= 0);
-	if (fd >= 0)
-		close(fd);
-	snprintf(f, sizeof(f), "%s/.other.Ab12Cd", p);
-	fd = open(f, O_CREAT | O_WRONLY, 0600);
-	CHECK(fd >= 0);
-	if (fd >= 0)
-		close(fd);
+	CHECK(touch(p, ".certificate.json.Ab12Cd") == 0);
+	CHECK(touch(p, ".other.Ab12Cd") == 0);
 	CHECK(acme_store_ensure_dir(p, &why) == 0);
 	snprintf(f, sizeof(f), "%s/.certificate.json.Ab12Cd", p);
 	CHECK(access(f, F_OK) != 0);
@@ -256,11 +261,8 @@ static void test_ensure_dir(void)
 	CHECK(symlink(p, f) == 0);
 	CHECK(acme_store_ensure_dir(f, &why) == 0);
 	unlink(f);
+	CHECK(touch(dir, "file") == 0);
 	snprintf(f, sizeof(f), "%s/file", dir);
-	fd = open(f, O_CREAT | O_WRONLY, 0600);
-	CHECK(fd >= 0);
-	if (fd >= 0)
-		close(fd);
 	why = NULL;
 	CHECK(acme_store_ensure_dir(f, &why) == -1 && errno == ENOTDIR &&
 	      why != NULL);
