@@ -45,6 +45,8 @@
 #define POLL_DEFAULT_MS 2000L	/* … up to this */
 #define POLL_MAX_WAIT_MS 60000L /* longest single Retry-After honored */
 #define POLL_TOTAL_MS (5L * 60 * 1000) /* give up polling an order after */
+#define MIN_INTERVAL_MS (3600L * 1000) /* between two issuances */
+#define RETRY_AFTER_MAX_MS (86400L * 1000) /* longest CA Retry-After kept */
 
 struct acme {
 	const struct config *cfg;
@@ -68,8 +70,12 @@ struct acme {
 	int have_cert;	 /* a certificate is being served */
 	int names_match; /* it covers exactly acme_domains */
 	time_t not_before, not_after;
-	unsigned failures;
-	long backoff_base_ms, backoff_max_ms, check_ms;
+	/* The schedule, saved in state.json after every attempt so a
+	 * restart keeps the backoff and the minimum interval. */
+	struct acme_state st;
+	char *state_key; /* directory and names it applies to */
+	long ca_retry_ms; /* Retry-After of the last refused step, or -1 */
+	long backoff_base_ms, backoff_max_ms, check_ms, min_interval_ms;
 };
 
 /* ---- small helpers ---- */
@@ -154,10 +160,19 @@ static int apost(struct acme *a, const char *step, const char *url,
 		 const char *payload, int use_kid, const char *accept,
 		 struct acme_resp *r)
 {
+	int rc;
+
 	a->conn.new_nonce_url = a->dir.new_nonce;
 	a->conn.key = a->acct_key;
 	a->conn.kid = a->acct.url;
-	return acme_post(&a->conn, step, url, payload, use_kid, accept, r);
+	rc = acme_post(&a->conn, step, url, payload, use_kid, accept, r);
+	/* A refusal that says when to come back (rateLimited, 503) sets
+	 * the earliest next attempt (acme_main). */
+	if (rc == 0 && r->status >= 400 && r->retry_after_ms >= 0)
+		a->ca_retry_ms = r->retry_after_ms > RETRY_AFTER_MAX_MS
+					 ? RETRY_AFTER_MAX_MS
+					 : r->retry_after_ms;
+	return rc;
 }
 
 static int fetch_directory(struct acme *a, struct acme_resp *r)
@@ -412,14 +427,15 @@ static int install(struct acme *a, const char *chain, size_t chain_len,
 {
 	struct acme_cert_info info;
 	struct tls_bundle *b = NULL;
-	char err[200], nb[32], na[32], ra[32], names[1024];
+	char err[200] = "", nb[32], na[32], ra[32], names[1024];
 
 	if (acme_cert_inspect(chain, chain_len, a->cfg->acme_domains,
 			      a->cfg->n_acme_domains, &info) != 0 ||
 	    tls_bundle_from_pem(chain, chain_len, key, key_len, &b, err,
 				sizeof(err)) != 0) {
 		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", event, "error",
-			  "certificate or key unusable", LOG_END);
+			  "certificate or key unusable", "reason",
+			  err[0] != '\0' ? err : "unreadable", LOG_END);
 		return -1;
 	}
 	tls_store_set(a->store, b);
@@ -442,6 +458,8 @@ static int issue(struct acme *a)
 {
 	static const char *const order_waiting[] = {"pending", "ready",
 						    "processing", NULL};
+	static const char *const ready_waiting[] = {"pending", NULL};
+	struct acme_cert_info info;
 	struct acme_resp r;
 	struct acme_order ord;
 	struct acme_cert_cache cc;
@@ -455,6 +473,8 @@ static int issue(struct acme *a)
 	memset(&r, 0, sizeof(r));
 	memset(&ord, 0, sizeof(ord));
 	memset(&cc, 0, sizeof(cc));
+	memset(&info, 0, sizeof(info));
+	info.names_match = 1;
 	join_names(a->cfg, names, sizeof(names));
 	if (fetch_directory(a, &r) != 0 || load_account(a) != 0)
 		goto out;
@@ -496,6 +516,17 @@ static int issue(struct acme *a)
 	for (i = 0; i < ord.n_authzs; i++)
 		if (authorize(a, ord.authzs[i], &r) != 0)
 			goto out;
+	/* Finalize only an order the CA says is ready (RFC 8555 §7.4). */
+	if (poll_until(a, "order", order_url, ready_waiting, &r, p_order, &ord,
+		       c_order, s_order) != 0)
+		goto out;
+	if (strcmp(ord.status, "ready") != 0) {
+		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", "order",
+			  "status", ord.status, "type", ord.error.type,
+			  "detail", ord.error.detail, "error",
+			  "not ready for finalization", LOG_END);
+		goto out;
+	}
 
 	/* Finalize with a CSR for a fresh key: SANs exactly the names. */
 	if (jws_key_generate_pem(&key_pem, &key_len) != 0 ||
@@ -541,6 +572,18 @@ static int issue(struct acme *a)
 		acme_report("certificate", &r);
 		goto out;
 	}
+	/* A certificate for other names than asked is not served: a CA that
+	 * adds or drops a name is a failure, retried with backoff. */
+	if (acme_cert_inspect(r.body, r.len, a->cfg->acme_domains,
+			      a->cfg->n_acme_domains, &info) != 0 ||
+	    !info.names_match) {
+		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", "certificate",
+			  "error",
+			  info.names_match ? "certificate unreadable"
+					   : "names differ from acme_domains",
+			  "action", "not installed", LOG_END);
+		goto out;
+	}
 	if (install(a, r.body, r.len, key_pem, key_len, "ACME_CERT_ISSUED") !=
 	    0)
 		goto out;
@@ -554,6 +597,16 @@ static int issue(struct acme *a)
 	/* A cache failure is logged; the certificate still serves. */
 	(void)acme_store_save_cert(a->cfg->acme_cache_dir, &cc);
 	rc = 0;
+	/* Issued already due for renewal (a lifetime too short for our
+	 * schedule, or a skewed clock): it serves, but ordering again at
+	 * once would repeat forever, so it counts as a failure. */
+	if (a->not_after - (a->not_after - a->not_before) / 3 <= time(NULL)) {
+		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", "certificate",
+			  "error",
+			  "already due for renewal when issued (lifetime too short or clock skew)",
+			  LOG_END);
+		rc = 1;
+	}
 out:
 	if (key_pem != NULL) {
 		explicit_bzero(key_pem, key_len);
@@ -579,22 +632,78 @@ static time_t renew_at(const struct acme *a)
 	return a->not_after - (a->not_after - a->not_before) / 3;
 }
 
-/* Milliseconds to wait before the next attempt, 0 = now. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void iso_ms(int64_t ms, char *out, size_t outsz)
+{
+	iso_time((time_t)(ms / 1000), out, outsz);
+}
+
+static void save_state(struct acme *a)
+{
+	/* Logged by the store; the schedule still holds in memory. */
+	(void)acme_store_save_state(a->cfg->acme_cache_dir, &a->st);
+}
+
+/* Milliseconds to wait before the next attempt, 0 = now: not before the
+ * backoff's (or the CA's Retry-After) next attempt; with a certificate
+ * for the names, not before it is due and not sooner than the minimum
+ * interval after the last issuance. */
 static long next_delay(struct acme *a)
 {
-	time_t now = time(NULL), due;
+	int64_t now = now_ms(), due;
 	long ms;
 
-	if (!a->have_cert || !a->names_match)
+	if (a->st.next_attempt_ms > now)
+		due = a->st.next_attempt_ms;
+	else if (!a->have_cert || !a->names_match)
 		return 0;
-	due = renew_at(a);
-	if (now >= due)
+	else {
+		due = (int64_t)renew_at(a) * 1000;
+		if (a->st.last_issued_ms > 0 &&
+		    a->st.last_issued_ms + a->min_interval_ms > due)
+			due = a->st.last_issued_ms + a->min_interval_ms;
+	}
+	if (due <= now)
 		return 0;
-	ms = (due - now) > (time_t)(LONG_MAX / 1000) ? LONG_MAX
-						     : (long)(due - now) * 1000;
+	ms = due - now > (int64_t)LONG_MAX ? LONG_MAX : (long)(due - now);
 	if (ms > a->check_ms)
 		ms = jitter(a->check_ms, 10);
 	return ms;
+}
+
+/* After a failed attempt: the next one after the backoff step, or later
+ * if the CA said so; kept in state.json. */
+static void schedule_retry(struct acme *a)
+{
+	long ms = a->backoff_base_ms;
+	char s[24], f[16], ra[24];
+
+	a->st.failures++;
+	for (unsigned i = 1; i < a->st.failures && ms < a->backoff_max_ms; i++)
+		ms *= 2;
+	if (ms > a->backoff_max_ms)
+		ms = a->backoff_max_ms;
+	ms = jitter(ms, 20);
+	snprintf(ra, sizeof(ra), "-");
+	if (a->ca_retry_ms >= 0) {
+		snprintf(ra, sizeof(ra), "%ld", a->ca_retry_ms);
+		if (a->ca_retry_ms > ms)
+			ms = a->ca_retry_ms;
+	}
+	a->st.next_attempt_ms = now_ms() + ms;
+	save_state(a);
+	snprintf(s, sizeof(s), "%ld", ms);
+	snprintf(f, sizeof(f), "%u", a->st.failures);
+	log_event(LOG_LEVEL_WARN, "ACME_RETRY", "in_ms", s, "failures", f,
+		  "retry_after_ms", ra, "serving",
+		  a->have_cert ? "previous certificate" : "nothing", LOG_END);
 }
 
 static void *acme_main(void *arg)
@@ -603,7 +712,7 @@ static void *acme_main(void *arg)
 
 	for (;;) {
 		long ms = next_delay(a);
-		char s[24];
+		int rc;
 
 		if (ms > 0) {
 			if (wait_ms(a, ms))
@@ -618,35 +727,51 @@ static void *acme_main(void *arg)
 				  a->names_match ? "due" : "names changed",
 				  "not_after", na, LOG_END);
 		}
-		if (issue(a) == 0) {
-			a->failures = 0;
+		a->ca_retry_ms = -1;
+		rc = issue(a);
+		if (rc >= 0)
+			a->st.last_issued_ms = now_ms();
+		if (rc == 0) {
+			a->st.failures = 0;
+			a->st.next_attempt_ms = 0;
+			save_state(a);
 			continue;
 		}
 		if (atomic_load(&a->stopping))
 			break;
-		a->failures++;
-		ms = a->backoff_base_ms;
-		for (unsigned i = 1; i < a->failures && ms < a->backoff_max_ms;
-		     i++)
-			ms *= 2;
-		if (ms > a->backoff_max_ms)
-			ms = a->backoff_max_ms;
-		ms = jitter(ms, 20);
-		snprintf(s, sizeof(s), "%ld", ms);
-		{
-			char f[16];
-
-			snprintf(f, sizeof(f), "%u", a->failures);
-			log_event(LOG_LEVEL_WARN, "ACME_RETRY", "in_ms", s,
-				  "failures", f, "serving",
-				  a->have_cert ? "previous certificate"
-					       : "nothing",
-				  LOG_END);
-		}
-		if (wait_ms(a, ms))
-			break;
+		schedule_retry(a);
 	}
 	return NULL;
+}
+
+/* The schedule saved by an earlier run, if it was for this directory and
+ * these names (otherwise it starts afresh). */
+static int load_state(struct acme *a)
+{
+	char names[1024], na[32];
+	size_t n;
+
+	join_names(a->cfg, names, sizeof(names));
+	n = strlen(a->cfg->acme_directory) + strlen(names) + 2;
+	a->state_key = malloc(n);
+	if (a->state_key == NULL)
+		return -1;
+	snprintf(a->state_key, n, "%s %s", a->cfg->acme_directory, names);
+	if (acme_store_load_state(a->cfg->acme_cache_dir, &a->st) != 1 ||
+	    strcmp(a->st.key, a->state_key) != 0) {
+		acme_state_clear(&a->st);
+		a->st.key = strdup(a->state_key);
+		return a->st.key == NULL ? -1 : 0;
+	}
+	if (a->st.next_attempt_ms > now_ms()) {
+		char f[16];
+
+		iso_ms(a->st.next_attempt_ms, na, sizeof(na));
+		snprintf(f, sizeof(f), "%u", a->st.failures);
+		log_event(LOG_LEVEL_INFO, "ACME_CACHE", "status", "backoff",
+			  "failures", f, "next_attempt", na, LOG_END);
+	}
+	return 0;
 }
 
 /* Serve the cached certificate if it is still valid. */
@@ -719,6 +844,9 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 		env_ms("ALKPROXY_ACME_BACKOFF_MAX_MS", BACKOFF_MAX_MS);
 	a->check_ms =
 		env_ms("ALKPROXY_ACME_CHECK_INTERVAL_MS", CHECK_INTERVAL_MS);
+	a->min_interval_ms =
+		env_ms("ALKPROXY_ACME_MIN_INTERVAL_MS", MIN_INTERVAL_MS);
+	a->ca_retry_ms = -1;
 	a->conn.stopping = &a->stopping;
 	a->conn.ca_file = cfg->acme_ca_file;
 	a->conn.curl = curl_easy_init();
@@ -738,6 +866,10 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 	log_event(LOG_LEVEL_INFO, "ACME_START", "directory",
 		  cfg->acme_directory, "names", names, "cache",
 		  cfg->acme_cache_dir, LOG_END);
+	if (load_state(a) != 0) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
 	load_cache(a);
 	if (pthread_create(&a->thread, NULL, acme_main, a) != 0) {
 		snprintf(err, errsz, "cannot start the ACME thread");
@@ -766,6 +898,8 @@ void acme_stop(struct acme *a)
 		curl_easy_cleanup(a->conn.curl);
 	acme_directory_clear(&a->dir);
 	acme_account_clear(&a->acct);
+	acme_state_clear(&a->st);
+	free(a->state_key);
 	if (a->acct_key != NULL)
 		gnutls_privkey_deinit(a->acct_key);
 	explicit_bzero(a->conn.nonce, sizeof(a->conn.nonce));

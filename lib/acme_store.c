@@ -26,6 +26,7 @@
 
 #define ACCOUNT_FILE "account.json"
 #define CERT_FILE "certificate.json"
+#define STATE_FILE "state.json"
 #define STORE_VERSION 1
 /* Bounds on what a cached file may hold. */
 #define STORE_MAX_NAMES 100
@@ -47,12 +48,13 @@ static int dir_fail(const char **why, const char *reason, int err)
 	return -1;
 }
 
-/* ".account.json." or ".certificate.json." and mkostemp's six random
+/* ".account.json.", ".certificate.json." or ".state.json." and mkostemp's six random
  * characters: what acme_store_write_atomic leaves when it is killed
  * between mkostemp and rename. */
 static int is_stale_temp(const char *n)
 {
-	static const char *const names[] = {ACCOUNT_FILE, CERT_FILE};
+	static const char *const names[] = {ACCOUNT_FILE, CERT_FILE,
+					     STATE_FILE};
 	size_t i, l;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -491,6 +493,73 @@ int acme_store_save_cert(const char *dir, const struct acme_cert_cache *c)
 	wipe_member(root, "key");
 out:
 	json_decref(names);
+	json_decref(root);
+	return rc;
+}
+
+/* state.json: when the client may order next (acme_store.h). */
+void acme_state_clear(struct acme_state *st)
+{
+	if (st == NULL)
+		return;
+	free(st->key);
+	memset(st, 0, sizeof(*st));
+}
+
+static int get_i64(json_t *root, const char *name, int64_t *out)
+{
+	json_t *v = json_object_get(root, name);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -1;
+	*out = (int64_t)json_integer_value(v);
+	return 0;
+}
+
+int acme_store_load_state(const char *dir, struct acme_state *st)
+{
+	json_t *root = NULL;
+	char *buf = NULL;
+	size_t len = 0, klen = 0;
+	int64_t failures = 0;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = read_whole(dir, STATE_FILE, &buf, &len);
+	if (rc != 1)
+		return rc;
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	st->key = get_str(root, "key", &klen);
+	if (root == NULL || st->key == NULL ||
+	    json_integer_value(json_object_get(root, "version")) !=
+		    STORE_VERSION ||
+	    get_i64(root, "failures", &failures) != 0 ||
+	    failures > 1000000 ||
+	    get_i64(root, "next_attempt_ms", &st->next_attempt_ms) != 0 ||
+	    get_i64(root, "last_issued_ms", &st->last_issued_ms) != 0) {
+		acme_state_clear(st);
+		quarantine(dir, STATE_FILE, "not a valid state file");
+		rc = 0;
+	} else
+		st->failures = (unsigned)failures;
+	json_decref(root);
+	free(buf);
+	return rc;
+}
+
+int acme_store_save_state(const char *dir, const struct acme_state *st)
+{
+	json_t *root;
+	int rc;
+
+	root = json_pack("{s:i, s:s, s:I, s:I, s:I}", "version", STORE_VERSION,
+			 "key", st->key != NULL ? st->key : "", "failures",
+			 (json_int_t)st->failures, "next_attempt_ms",
+			 (json_int_t)st->next_attempt_ms, "last_issued_ms",
+			 (json_int_t)st->last_issued_ms);
+	if (root == NULL)
+		return -1;
+	rc = save_json(dir, STATE_FILE, root);
 	json_decref(root);
 	return rc;
 }

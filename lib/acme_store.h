@@ -7,6 +7,11 @@
  *                      "chain":PEM,"key":PEM}
  *                     — the issued chain and its private key, in one file
  *                       so they can never be out of step
+ *   state.json        {"version":1,"key":DIRECTORY+" "+NAMES,"failures":N,
+ *                      "next_attempt_ms":T,"last_issued_ms":T}
+ *                     — when the client may order next (backoff after
+ *                       failures, the minimum interval after an issuance),
+ *                       so a restart does not order again at once
  * Every file is mode 0600, written atomically (temp file in the same
  * directory, fsync, rename, fsync of the directory) under a 077 umask.
  * A corrupt or partial file is logged (ACME_STORE_ERROR), moved aside to
@@ -18,6 +23,7 @@
 #define AP_ACME_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Largest file the store reads back. */
 #define ACME_STORE_MAX_FILE (1024 * 1024)
@@ -66,5 +72,20 @@ void acme_account_clear(struct acme_account *a);
 int acme_store_load_cert(const char *dir, struct acme_cert_cache *c);
 int acme_store_save_cert(const char *dir, const struct acme_cert_cache *c);
 void acme_cert_cache_clear(struct acme_cert_cache *c);
+
+/* The schedule kept across restarts. key says which directory and names
+ * it is for (another key: ignore it); times are ms since the epoch, 0 =
+ * none. */
+struct acme_state {
+	char *key;
+	unsigned failures;	 /* failed attempts since the last issuance */
+	int64_t next_attempt_ms; /* no order before (backoff, Retry-After) */
+	int64_t last_issued_ms;	 /* the last successful issuance */
+};
+/* Returns 1 loaded, 0 absent or corrupt (logged, moved aside), -1 on I/O
+ * error; *st empty unless 1. */
+int acme_store_load_state(const char *dir, struct acme_state *st);
+int acme_store_save_state(const char *dir, const struct acme_state *st);
+void acme_state_clear(struct acme_state *st);
 
 #endif

@@ -14,25 +14,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <gnutls/abstract.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
-
+#include "certpair.h"
 #include "config.h"
 #include "config_check.h"
 #include "config_parse.h"
 
+/* The same loader the proxy starts with (certpair.c), so --validate
+ * accepts exactly what a start accepts. */
 static void check_pair(struct config_parse *p, const struct config_cert *c)
 {
-	gnutls_x509_crt_t crt = NULL;
-	gnutls_privkey_t pk = NULL;
-	gnutls_pubkey_t pub = NULL;
-	gnutls_datum_t d;
-	unsigned char id1[64], id2[64];
-	size_t n1 = sizeof(id1), n2 = sizeof(id2), klen = 0, clen = 0;
-	char *cbuf = NULL, *kbuf = NULL;
+	struct certpair pair;
+	size_t klen = 0, clen = 0;
+	char *cbuf = NULL, *kbuf = NULL, why2[200];
 	const char *why;
-	int r;
 
 	if (config_parse_read_file(c->cert_path, CONFIG_MAX_PEM, &cbuf, &clen,
 				   &why) < 0) {
@@ -47,42 +41,30 @@ static void check_pair(struct config_parse *p, const struct config_cert *c)
 				  c->key_path, why);
 		goto out;
 	}
-	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_privkey_init(&pk) < 0 ||
-	    gnutls_pubkey_init(&pub) < 0) {
-		config_parse_diag(p, 1, c->key_line, "out of memory");
-		goto out;
-	}
-	d.data = (unsigned char *)cbuf;
-	d.size = (unsigned)clen;
-	r = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM);
-	if (r < 0) {
-		config_parse_diag(p, 1, c->cert_line,
-				  "%s is not a PEM certificate: %s",
-				  c->cert_path, gnutls_strerror(r));
-		goto out;
-	}
-	d.data = (unsigned char *)kbuf;
-	d.size = (unsigned)klen;
-	r = gnutls_privkey_import_x509_raw(pk, &d, GNUTLS_X509_FMT_PEM, NULL,
-					   0);
-	if (r >= 0)
-		r = gnutls_pubkey_import_privkey(pub, pk, 0, 0);
-	if (r < 0) {
-		config_parse_diag(p, 1, c->key_line,
-				  "%s is not a usable PEM key: %s", c->key_path,
-				  gnutls_strerror(r));
-		goto out;
-	}
-	if (gnutls_x509_crt_get_key_id(crt, 0, id1, &n1) < 0 ||
-	    gnutls_pubkey_get_key_id(pub, 0, id2, &n2) < 0 || n1 != n2 ||
-	    memcmp(id1, id2, n1) != 0)
+	switch (certpair_from_pem(&pair, cbuf, clen, kbuf, klen, why2,
+				  sizeof(why2))) {
+	case CERTPAIR_OK:
+		certpair_clear(&pair);
+		break;
+	case CERTPAIR_ECHAIN:
+	case CERTPAIR_ENAMES:
+		config_parse_diag(p, 1, c->cert_line, "%s: %s", c->cert_path,
+				  why2);
+		break;
+	case CERTPAIR_EKEY:
+		config_parse_diag(p, 1, c->key_line, "%s: %s", c->key_path,
+				  why2);
+		break;
+	case CERTPAIR_EMISMATCH:
 		config_parse_diag(p, 1, c->key_line,
 				  "key %s does not match certificate %s",
 				  c->key_path, c->cert_path);
+		break;
+	case CERTPAIR_ENOMEM:
+		config_parse_diag(p, 1, c->key_line, "out of memory");
+		break;
+	}
 out:
-	gnutls_pubkey_deinit(pub);
-	gnutls_privkey_deinit(pk);
-	gnutls_x509_crt_deinit(crt);
 	if (kbuf != NULL)
 		explicit_bzero(kbuf, klen);
 	free(kbuf);

@@ -21,6 +21,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
+#include "certpair.h"
 #include "log.h"
 #include "tls.h"
 #include "tls_hello.h"
@@ -36,17 +37,11 @@ const char tls_priorities[] =
 	"+SIGN-RSA-SHA256:+SIGN-RSA-SHA384:+SIGN-RSA-SHA512:"
 	"+SIGN-EdDSA-Ed25519:+COMP-NULL:+CTYPE-SRV-X509";
 
-#define TLS_MAX_CHAIN 8
-
 /* GnuTLS's session ticket master key: 64 bytes (name, cipher, MAC). */
 #define TICKET_KEY_SIZE 64
 
 struct tls_cert {
-	gnutls_pcert_st pcerts[TLS_MAX_CHAIN];
-	unsigned n_pcerts;
-	gnutls_privkey_t key;
-	char **names;
-	size_t n_names;
+	struct certpair pair; /* chain, key, names (certpair.c) */
 	/* This certificate's session ticket key (tls_store_set derives it
 	 * when the store has tickets on), so a ticket resumes only under a
 	 * name the certificate the client saw covers. */
@@ -82,22 +77,9 @@ static struct tls_store *registry;
 
 static void cert_clear(struct tls_cert *c)
 {
-	unsigned i;
-	size_t j;
-
-	for (i = 0; i < c->n_pcerts; i++)
-		gnutls_pcert_deinit(&c->pcerts[i]);
-	c->n_pcerts = 0;
+	certpair_clear(&c->pair);
 	gnutls_memset(c->ticket_key, 0, sizeof(c->ticket_key));
 	c->has_ticket_key = 0;
-	if (c->key != NULL)
-		gnutls_privkey_deinit(c->key);
-	c->key = NULL;
-	for (j = 0; j < c->n_names; j++)
-		free(c->names[j]);
-	free(c->names);
-	c->names = NULL;
-	c->n_names = 0;
 }
 
 void tls_bundle_free(struct tls_bundle *b)
@@ -117,94 +99,18 @@ size_t tls_bundle_names(const struct tls_bundle *b)
 	size_t i, n = 0;
 
 	for (i = 0; b != NULL && i < b->n_certs; i++)
-		n += b->certs[i].n_names;
+		n += b->certs[i].pair.n_names;
 	return n;
 }
 
-static int collect_names(struct tls_cert *c, char *err, size_t errsz)
+static int cert_load_mem(struct tls_cert *c, const char *cert,
+			 size_t cert_len, const char *key, size_t key_len,
+			 char *err, size_t errsz)
 {
-	gnutls_x509_crt_t crt = NULL;
-	unsigned idx;
-	int rc = -1;
-
-	if (gnutls_x509_crt_init(&crt) < 0 ||
-	    gnutls_x509_crt_import(crt, &c->pcerts[0].cert,
-				   GNUTLS_X509_FMT_DER) < 0) {
-		snprintf(err, errsz, "cannot parse certificate");
-		goto out;
-	}
-	for (idx = 0;; idx++) {
-		char name[256];
-		size_t len = sizeof(name) - 1;
-		unsigned type = 0;
-		char **grown;
-		int r;
-
-		r = gnutls_x509_crt_get_subject_alt_name2(crt, idx, name, &len,
-							  &type, NULL);
-		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-			break;
-		if (r == GNUTLS_E_SHORT_MEMORY_BUFFER)
-			continue;
-		if (r < 0) {
-			snprintf(err, errsz, "cannot read subjectAltName: %s",
-				 gnutls_strerror(r));
-			goto out;
-		}
-		if (type != GNUTLS_SAN_DNSNAME)
-			continue;
-		name[len] = '\0';
-		grown = realloc(c->names, (c->n_names + 1) * sizeof(*grown));
-		if (grown == NULL)
-			goto oom;
-		c->names = grown;
-		c->names[c->n_names] = strdup(name);
-		if (c->names[c->n_names] == NULL)
-			goto oom;
-		/* SAN names compare case-insensitively. */
-		for (char *p = c->names[c->n_names]; *p; p++)
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p - 'A' + 'a');
-		c->n_names++;
-	}
-	if (c->n_names == 0) {
-		snprintf(err, errsz, "certificate has no DNS subjectAltName");
-		goto out;
-	}
-	rc = 0;
-	goto out;
-oom:
-	snprintf(err, errsz, "out of memory");
-out:
-	if (crt != NULL)
-		gnutls_x509_crt_deinit(crt);
-	return rc;
-}
-
-static int cert_load_mem(struct tls_cert *c, const gnutls_datum_t *cert,
-			 const gnutls_datum_t *key, char *err, size_t errsz)
-{
-	unsigned n = TLS_MAX_CHAIN;
-	int r;
-
-	r = gnutls_pcert_list_import_x509_raw(c->pcerts, &n, cert,
-					      GNUTLS_X509_FMT_PEM, 0);
-	if (r < 0 || n == 0) {
-		snprintf(err, errsz, "cannot load certificate chain: %s",
-			 r < 0 ? gnutls_strerror(r) : "empty");
-		return -1;
-	}
-	c->n_pcerts = n;
-	if (gnutls_privkey_init(&c->key) < 0)
-		return -1;
-	r = gnutls_privkey_import_x509_raw(c->key, key, GNUTLS_X509_FMT_PEM,
-					   NULL, 0);
-	if (r < 0) {
-		snprintf(err, errsz, "cannot load private key: %s",
-			 gnutls_strerror(r));
-		return -1;
-	}
-	return collect_names(c, err, errsz);
+	return certpair_from_pem(&c->pair, cert, cert_len, key, key_len, err,
+				 errsz) == CERTPAIR_OK
+		       ? 0
+		       : -1;
 }
 
 int tls_bundle_from_pem(const char *cert_pem, size_t cert_len,
@@ -212,10 +118,6 @@ int tls_bundle_from_pem(const char *cert_pem, size_t cert_len,
 			struct tls_bundle **out, char *err, size_t errsz)
 {
 	struct tls_bundle *b;
-	gnutls_datum_t cd = {(unsigned char *)(uintptr_t)cert_pem,
-			     (unsigned)cert_len};
-	gnutls_datum_t kd = {(unsigned char *)(uintptr_t)key_pem,
-			     (unsigned)key_len};
 
 	*out = NULL;
 	b = calloc(1, sizeof(*b));
@@ -225,7 +127,8 @@ int tls_bundle_from_pem(const char *cert_pem, size_t cert_len,
 		return -1;
 	}
 	b->n_certs = 1;
-	if (cert_load_mem(&b->certs[0], &cd, &kd, err, errsz) != 0) {
+	if (cert_load_mem(&b->certs[0], cert_pem, cert_len, key_pem, key_len,
+			  err, errsz) != 0) {
 		tls_bundle_free(b);
 		return -1;
 	}
@@ -265,7 +168,9 @@ int tls_bundle_load(const struct config *cfg, struct tls_bundle **out,
 			goto fail;
 		}
 		why[0] = '\0';
-		r = cert_load_mem(&b->certs[i], &cd, &kd, why, sizeof(why));
+		r = cert_load_mem(&b->certs[i], (const char *)cd.data, cd.size,
+				  (const char *)kd.data, kd.size, why,
+				  sizeof(why));
 		gnutls_memset(kd.data, 0, kd.size);
 		gnutls_free(kd.data);
 		gnutls_free(cd.data);
@@ -332,13 +237,13 @@ static void derive_ticket_keys(const struct tls_store *s, struct tls_bundle *b)
 		struct tls_cert *c = &b->certs[i];
 
 		c->has_ticket_key =
-			s->ticket_key.data != NULL && c->n_pcerts > 0 &&
+			s->ticket_key.data != NULL && c->pair.n_pcerts > 0 &&
 			gnutls_hmac_get_len(GNUTLS_MAC_SHA512) ==
 				TICKET_KEY_SIZE &&
 			gnutls_hmac_fast(GNUTLS_MAC_SHA512, s->ticket_key.data,
 					 s->ticket_key.size,
-					 c->pcerts[0].cert.data,
-					 c->pcerts[0].cert.size,
+					 c->pair.pcerts[0].cert.data,
+					 c->pair.pcerts[0].cert.size,
 					 c->ticket_key) == 0;
 	}
 }
@@ -449,13 +354,13 @@ static const struct tls_cert *bundle_find(const struct tls_bundle *b,
 	size_t i, j;
 
 	for (i = 0; i < b->n_certs; i++)
-		for (j = 0; j < b->certs[i].n_names; j++)
-			if (strcasecmp(b->certs[i].names[j], host) == 0)
+		for (j = 0; j < b->certs[i].pair.n_names; j++)
+			if (strcasecmp(b->certs[i].pair.names[j], host) == 0)
 				return &b->certs[i];
 	for (i = 0; i < b->n_certs; i++)
-		for (j = 0; j < b->certs[i].n_names; j++)
-			if (b->certs[i].names[j][0] == '*' &&
-			    tls_name_matches(b->certs[i].names[j], host))
+		for (j = 0; j < b->certs[i].pair.n_names; j++)
+			if (b->certs[i].pair.names[j][0] == '*' &&
+			    tls_name_matches(b->certs[i].pair.names[j], host))
 				return &b->certs[i];
 	return NULL;
 }
@@ -597,9 +502,9 @@ int tls_cert_callback(gnutls_session_t session,
 		c = cert_for(session);
 	if (c == NULL)
 		return -1;
-	*pcert = (gnutls_pcert_st *)(uintptr_t)c->pcerts;
-	*pcert_length = c->n_pcerts;
-	*pkey = c->key;
+	*pcert = (gnutls_pcert_st *)(uintptr_t)c->pair.pcerts;
+	*pcert_length = c->pair.n_pcerts;
+	*pkey = c->pair.key;
 	return 0;
 }
 

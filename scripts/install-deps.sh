@@ -72,20 +72,63 @@ for spec in $specs; do
 done
 missing="${missing# }"
 
-if [ -z "$missing" ]; then
+# The ACME tests need Pebble 2.6 or later (ARI, RFC 9773, came in 2.6).
+# Debian 13 ships it; on Debian 12 that one package comes from Debian 13's
+# archive, with Debian 13 pinned at priority 100 so nothing else is ever
+# installed or upgraded from it (pebble depends only on libc6 >= 2.34).
+pebble_new=0
+if [ "$want_test" -eq 1 ]; then
+	v=$(dpkg-query -W -f='${Version}' pebble 2>/dev/null || true)
+	if [ -z "$v" ] || ! dpkg --compare-versions "$v" ge 2.6; then
+		. /etc/os-release 2>/dev/null || true
+		if [ "${VERSION_CODENAME:-}" = bookworm ]; then
+			pebble_new=1
+			missing=$(echo " $missing " | sed 's/ pebble / /; s/^ *//; s/ *$//')
+		fi
+	fi
+fi
+
+# The host's Debian archive (as scripts/test-debian13.sh reads it).
+host_mirror()
+{
+	local f uri
+	for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list \
+		/etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		uri=$(awk '
+			/^[ \t]*#/ { next }
+			/^URIs:/ { u = $2 }
+			/^Suites:/ && u != "" && $0 !~ /-security/ &&
+				u ~ /debian\/?$/ { print u; exit }
+			/^deb[ \t]/ && $0 !~ /-security/ {
+				for (i = 2; i <= NF; i++)
+					if ($i ~ /^[a-z]+:\/\// && $i ~ /debian\/?$/) {
+						print $i; exit
+					}
+			}' "$f")
+		if [ -n "$uri" ]; then
+			echo "${uri%/}"
+			return
+		fi
+	done
+	echo http://deb.debian.org/debian
+}
+
+if [ -z "$missing" ] && [ "$pebble_new" -eq 0 ]; then
 	echo "install-deps: all dependencies present"
 	exit 0
 fi
 
 install_cmd="DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing"
+[ "$pebble_new" -eq 1 ] && install_cmd="$install_cmd; (Debian 13's pebble, see $0)"
 if [ "$(id -u)" -ne 0 ]; then
-	echo "install-deps: missing packages: $missing" >&2
+	echo "install-deps: missing packages: $missing${missing:+ }${pebble_new/1/pebble (>= 2.6, from Debian 13)}" >&2
 	echo "install-deps: run as root:" >&2
 	echo "  apt-get update && $install_cmd" >&2
 	exit 1
 fi
 
-echo "install-deps: installing: $missing"
+echo "install-deps: installing: $missing${pebble_new/1/ pebble/trixie}"
 
 # Refresh the package lists only when they are absent or older than a day.
 need_update=1
@@ -119,10 +162,25 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # shellcheck disable=SC2086 # word splitting of the package list is intended
-if ! DEBIAN_FRONTEND=noninteractive apt-get install -y \
+if [ -n "$missing" ] && ! DEBIAN_FRONTEND=noninteractive apt-get install -y \
 	--no-install-recommends $missing; then
 	echo "install-deps: apt-get install failed" >&2
 	exit 1
+fi
+
+if [ "$pebble_new" -eq 1 ]; then
+	src=/etc/apt/sources.list.d/reverse-proxy-trixie.sources
+	pin=/etc/apt/preferences.d/reverse-proxy-trixie
+	printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' >"$pin"
+	printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+		"$(host_mirror)" >"$src"
+	echo "install-deps: pebble from Debian 13 ($src, pinned by $pin)"
+	if ! apt-get update ||
+		! DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends pebble/trixie; then
+		echo "install-deps: installing pebble from Debian 13 failed" >&2
+		exit 1
+	fi
 fi
 
 # Services of packages this run installed: stop any that started anyway and,

@@ -15,7 +15,7 @@ start_dns
 start_pebble "$HTTP_PORT" 60
 start_upstream
 acme_config "$T/c.ini" "$HTTP_PORT" "$T/cache" a.test b.test
-export ALKPROXY_ACME_CHECK_INTERVAL_MS=2000 ALKPROXY_ACME_BACKOFF_BASE_MS=1000 ALKPROXY_ACME_BACKOFF_MAX_MS=2000
+export ALKPROXY_ACME_CHECK_INTERVAL_MS=2000 ALKPROXY_ACME_BACKOFF_BASE_MS=1000 ALKPROXY_ACME_BACKOFF_MAX_MS=2000 ALKPROXY_ACME_MIN_INTERVAL_MS=10000
 start_proxy "$T/c.ini"
 wait_log "$PX_LOG" 'ACME_CERT_ISSUED' 30 && ok "first certificate issued" || fail "first certificate issued"
 pebble_root || fail "Pebble root fetched"

@@ -213,6 +213,47 @@ static void test_cert(void)
 	acme_cert_cache_clear(&d);
 }
 
+/* state.json: the schedule round-trips; a damaged one is set aside. */
+static void test_state(void)
+{
+	struct acme_state st = {0}, got;
+	static char key[] = "https://ca.test/dir a.test,b.test";
+	static const char *const bad[] = {
+		"{\"version\":1,\"key\":\"k\",\"failures\":-1,"
+		"\"next_attempt_ms\":0,\"last_issued_ms\":0}",
+		"{\"version\":1,\"key\":\"k\",\"failures\":1}",
+		"{\"version\":1,\"key\":\"\",\"failures\":1,"
+		"\"next_attempt_ms\":0,\"last_issued_ms\":0}",
+		"{\"version\":1,\"key\":\"k\",\"failures\":\"1\","
+		"\"next_attempt_ms\":0,\"last_issued_ms\":0}",
+		"{\"version\":1,\"key\":\"k\",\"failures\":99999999,"
+		"\"next_attempt_ms\":0,\"last_issued_ms\":0}",
+		"null",
+	};
+	size_t i;
+
+	CHECK(acme_store_load_state(dir, &got) == 0); /* absent */
+	CHECK(got.key == NULL && got.failures == 0);
+	st.key = key;
+	st.failures = 3;
+	st.next_attempt_ms = 1800000000123LL;
+	st.last_issued_ms = 1700000000456LL;
+	CHECK(acme_store_save_state(dir, &st) == 0);
+	CHECK(mode_of("state.json") == 0600);
+	CHECK(acme_store_load_state(dir, &got) == 1);
+	CHECK_STR(got.key, key);
+	CHECK(got.failures == 3);
+	CHECK(got.next_attempt_ms == 1800000000123LL);
+	CHECK(got.last_issued_ms == 1700000000456LL);
+	acme_state_clear(&got);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		put("state.json", bad[i]);
+		CHECK(acme_store_load_state(dir, &got) == 0);
+		CHECK(got.key == NULL);
+		CHECK(exists("state.json.corrupt"));
+	}
+}
+
 /* Create an empty file in/name; 0 or -1. */
 static int touch(const char *in, const char *name)
 {
@@ -295,6 +336,7 @@ int main(void)
 	test_account();
 	test_corrupt();
 	test_cert();
+	test_state();
 	test_ensure_dir();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

@@ -567,9 +567,10 @@ static int write_pem(const char *path, const gnutls_datum_t *d)
 	return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
-/* A throwaway EC key and self-signed certificate for host. */
-static int make_pair(const char *cert_path, const char *key_path,
-		     const char *cn)
+/* A throwaway EC key and self-signed certificate for host (with it as
+ * DNS subjectAltName when san). */
+static int make_pair2(const char *cert_path, const char *key_path,
+		      const char *cn, int san)
 {
 	gnutls_x509_privkey_t key = NULL;
 	gnutls_x509_crt_t crt = NULL;
@@ -589,6 +590,9 @@ static int make_pair(const char *cert_path, const char *key_path,
 	    gnutls_x509_crt_set_expiration_time(crt, now + 86400) < 0 ||
 	    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
 					  cn, (unsigned)strlen(cn)) < 0 ||
+	    (san && gnutls_x509_crt_set_subject_alt_name(
+			    crt, GNUTLS_SAN_DNSNAME, cn, (unsigned)strlen(cn),
+			    GNUTLS_FSAN_SET) < 0) ||
 	    gnutls_x509_crt_set_key(crt, key) < 0 ||
 	    gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) < 0)
 		goto out;
@@ -606,6 +610,33 @@ out:
 	gnutls_x509_crt_deinit(crt);
 	gnutls_x509_privkey_deinit(key);
 	return rc;
+}
+
+static int make_pair(const char *cert_path, const char *key_path,
+		     const char *cn)
+{
+	return make_pair2(cert_path, key_path, cn, 1);
+}
+
+/* dst = the contents of a, then of b. */
+static int concat(const char *dst, const char *a, const char *b)
+{
+	char buf[8192];
+	size_t n1 = 0, n2 = 0;
+	FILE *f;
+
+	if ((f = fopen(a, "r")) != NULL) {
+		n1 = fread(buf, 1, sizeof(buf) / 2, f);
+		fclose(f);
+	}
+	if ((f = fopen(b, "r")) != NULL) {
+		n2 = fread(buf + n1, 1, sizeof(buf) / 2, f);
+		fclose(f);
+	}
+	if (n1 == 0 || n2 == 0 || (f = fopen(dst, "w")) == NULL)
+		return -1;
+	fwrite(buf, 1, n1 + n2, f);
+	return fclose(f);
 }
 
 static int load_files(const char *text, struct config **cfg)
@@ -674,7 +705,7 @@ static void test_manual(void)
 	CHECK(strstr(diags, "m.ini:5: cannot read certificate") != NULL);
 	CHECK(strstr(diags, "m.ini:9: cannot read key") != NULL);
 	CHECK(strstr(diags, "m.ini:11: ") != NULL &&
-	      strstr(diags, "is not a PEM certificate") != NULL);
+	      strstr(diags, "cannot load certificate chain") != NULL);
 
 	/* A directory is not a file; a cert is not a key. */
 	snprintf(text, sizeof(text),
@@ -682,7 +713,65 @@ static void test_manual(void)
 		      SITE, c1, c1);
 	CHECK(load_files(text, &cfg) == -1);
 	CHECK(strstr(diags, "m.ini:6: ") != NULL &&
-	      strstr(diags, "is not a usable PEM key") != NULL);
+	      strstr(diags, "cannot load private key") != NULL);
+
+	/* What the proxy would refuse to start with, --validate refuses
+	 * too (one loader, certpair.c): a leaf without a DNS name, a chain
+	 * whose second block is malformed, a chain whose key belongs to its
+	 * second certificate. */
+	{
+		char c3[64], k3[64], bad[64], swapped[64];
+		FILE *f;
+
+		snprintf(c3, sizeof(c3), "%s/c3.pem", dir);
+		snprintf(k3, sizeof(k3), "%s/k3.pem", dir);
+		snprintf(bad, sizeof(bad), "%s/bad.pem", dir);
+		snprintf(swapped, sizeof(swapped), "%s/sw.pem", dir);
+		CHECK(make_pair2(c3, k3, "three.example", 0) == 0);
+		snprintf(text, sizeof(text),
+			 BASE "[tls]\nmode = manual\ncert_path = %s\n"
+			      "key_path = %s\n" SITE, c3, k3);
+		CHECK(load_files(text, &cfg) == -1);
+		CHECK(strstr(diags, "m.ini:5: ") != NULL &&
+		      strstr(diags, "no DNS subjectAltName") != NULL);
+		CHECK(concat(bad, c1, c1) == 0);
+		f = fopen(bad, "r+");
+		CHECK(f != NULL);
+		if (f != NULL) {
+			/* a byte inside the second block's base64 */
+			long at;
+
+			fseek(f, 0, SEEK_END);
+			at = ftell(f) - 100;
+			fseek(f, at, SEEK_SET);
+			fputc('!', f);
+			fclose(f);
+		}
+		snprintf(text, sizeof(text),
+			 BASE "[tls]\nmode = manual\ncert_path = %s\n"
+			      "key_path = %s\n" SITE, bad, k1);
+		CHECK(load_files(text, &cfg) == -1);
+		CHECK(strstr(diags, "m.ini:5: ") != NULL &&
+		      strstr(diags, "cannot load certificate chain") != NULL);
+		CHECK(concat(swapped, c1, c2) == 0);
+		snprintf(text, sizeof(text),
+			 BASE "[tls]\nmode = manual\ncert_path = %s\n"
+			      "key_path = %s\n" SITE, swapped, k2);
+		CHECK(load_files(text, &cfg) == -1);
+		CHECK(strstr(diags, "m.ini:6: key ") != NULL &&
+		      strstr(diags, "does not match certificate") != NULL);
+		CHECK(concat(swapped, c1, c2) == 0);
+		snprintf(text, sizeof(text),
+			 BASE "[tls]\nmode = manual\ncert_path = %s\n"
+			      "key_path = %s\n" SITE, swapped, k1);
+		CHECK(load_files(text, &cfg) == 0);
+		config_free(cfg);
+		cfg = NULL;
+		unlink(c3);
+		unlink(k3);
+		unlink(bad);
+		unlink(swapped);
+	}
 	snprintf(text, sizeof(text),
 		 BASE "[tls]\nmode = manual\ncert_path = %s\nkey_path = %s\n"
 		      SITE, dir, k1);
