@@ -20,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct acme_authz z;
 	struct acme_challenge c;
 	struct acme_problem p;
+	time_t t1, t2;
 
 	if (acme_parse_directory(buf, size, &d) == 0)
 		acme_directory_clear(&d);
@@ -31,6 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		acme_authz_clear(&z);
 	if (acme_parse_challenge(buf, size, &c) == 0)
 		acme_challenge_clear(&c);
+	(void)acme_parse_renewal_info(buf, size, &t1, &t2);
+	(void)acme_parse_time(buf, size);
+	if (acme_parse_directory(buf, size, &d) == 0) {
+		(void)acme_directory_has_profile(&d, "tlsserver");
+		acme_directory_clear(&d);
+	}
 	if (acme_parse_problem(buf, size, &p) == 0) {
 		(void)acme_problem_is(&p, "badNonce");
 		acme_problem_clear(&p);

@@ -47,6 +47,8 @@
 #define POLL_TOTAL_MS (5L * 60 * 1000) /* give up polling an order after */
 #define MIN_INTERVAL_MS (3600L * 1000) /* between two issuances */
 #define RETRY_AFTER_MAX_MS (86400L * 1000) /* longest CA Retry-After kept */
+#define ARI_POLL_MS (6L * 3600 * 1000)	   /* renewalInfo without Retry-After */
+#define ARI_POLL_MIN_MS (60L * 1000)	   /* … and the shortest kept */
 
 struct acme {
 	const struct config *cfg;
@@ -70,6 +72,14 @@ struct acme {
 	int have_cert;	 /* a certificate is being served */
 	int names_match; /* it covers exactly acme_domains */
 	time_t not_before, not_after;
+	char cert_id[ACME_CERT_ID_SIZE]; /* its RFC 9773 identifier, or "" */
+	/* ARI (RFC 9773): the CA's suggested window for the served
+	 * certificate, the time chosen in it, and when to ask again. */
+	time_t ari_start, ari_end, ari_at;
+	int64_t ari_next_ms;
+	/* external account binding MAC key (acme_eab_hmac_key_file) */
+	uint8_t eab_key[JWS_HMAC_KEY_MAX];
+	size_t eab_len;
 	/* The schedule, saved in state.json after every attempt so a
 	 * restart keeps the backoff and the minimum interval. */
 	struct acme_state st;
@@ -249,6 +259,25 @@ static int register_account(struct acme *a, struct acme_resp *r)
 		return 0;
 	pl = json_pack("{s:b, s:[s]}", "termsOfServiceAgreed", 1, "contact",
 		       a->cfg->acme_contact);
+	if (pl != NULL && a->cfg->acme_eab_kid != NULL) {
+		/* RFC 8555 §7.3.4: the account key signed with the MAC key
+		 * the CA gave for this key identifier. */
+		char *eab = jws_eab(a->cfg->acme_eab_kid, a->eab_key,
+				    a->eab_len, a->dir.new_account,
+				    a->acct_key);
+		json_t *e = eab != NULL ? json_loads(eab, 0, NULL) : NULL;
+
+		free(eab);
+		if (e == NULL ||
+		    json_object_set_new(pl, "externalAccountBinding", e) != 0)
+			goto out;
+	} else if (a->dir.eab_required) {
+		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", "newAccount",
+			  "error",
+			  "the CA requires an external account binding: set acme_eab_kid and acme_eab_hmac_key_file",
+			  LOG_END);
+		goto out;
+	}
 	payload = pl != NULL ? json_dumps(pl, JSON_COMPACT) : NULL;
 	if (payload == NULL)
 		goto out;
@@ -274,6 +303,8 @@ static int register_account(struct acme *a, struct acme_resp *r)
 		goto out;
 	log_event(LOG_LEVEL_INFO, "ACME_ACCOUNT", "status",
 		  r->status == 201 ? "created" : "existing", "url", a->acct.url,
+		  "eab_kid",
+		  a->cfg->acme_eab_kid != NULL ? a->cfg->acme_eab_kid : "-",
 		  LOG_END);
 	if (acme_store_save_account(a->cfg->acme_cache_dir, &a->acct) != 0)
 		goto out; /* logged; the account is re-found by key next time */
@@ -443,6 +474,9 @@ static int install(struct acme *a, const char *chain, size_t chain_len,
 	a->names_match = info.names_match;
 	a->not_before = info.not_before;
 	a->not_after = info.not_after;
+	memcpy(a->cert_id, info.cert_id, sizeof(a->cert_id));
+	a->ari_start = a->ari_end = a->ari_at = 0;
+	a->ari_next_ms = 0; /* ask the CA about the new one */
 	iso_time(info.not_before, nb, sizeof(nb));
 	iso_time(info.not_after, na, sizeof(na));
 	iso_time(info.not_after - (info.not_after - info.not_before) / 3, ra,
@@ -452,6 +486,38 @@ static int install(struct acme *a, const char *chain, size_t chain_len,
 		  "not_before", nb, "not_after", na, "renew_after", ra,
 		  "names_match", info.names_match ? "yes" : "no", LOG_END);
 	return 0;
+}
+
+/* acme_profile against the profiles the directory announces: *out the
+ * name to send, or NULL (none configured, or the CA announces none:
+ * logged, the order goes without). -1: the CA does not offer it. */
+static int choose_profile(struct acme *a, const char **out)
+{
+	const char *want = a->cfg->acme_profile;
+	char offered[1024];
+	size_t i, n = 0;
+
+	*out = NULL;
+	if (want == NULL)
+		return 0;
+	if (a->dir.n_profiles == 0) {
+		log_event(LOG_LEVEL_WARN, "ACME_ORDER", "profile", want,
+			  "status", "the CA announces no profiles", "action",
+			  "ordering without a profile", LOG_END);
+		return 0;
+	}
+	if (acme_directory_has_profile(&a->dir, want)) {
+		*out = want;
+		return 0;
+	}
+	offered[0] = '\0';
+	for (i = 0; i < a->dir.n_profiles && n < sizeof(offered); i++)
+		n += (size_t)snprintf(offered + n, sizeof(offered) - n, "%s%s",
+				      i ? "," : "", a->dir.profiles[i]);
+	log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", "newOrder", "error",
+		  "acme_profile is not offered by the CA", "profile", want,
+		  "offered", offered, LOG_END);
+	return -1;
 }
 
 static int issue(struct acme *a)
@@ -468,7 +534,8 @@ static int issue(struct acme *a)
 	char *payload = NULL, *csr64 = NULL, *order_url = NULL, *fin = NULL;
 	char *key_pem = NULL, names[1024];
 	size_t key_len = 0, i;
-	int rc = -1, attempt;
+	int rc = -1, attempt, reregistered = 0;
+	const char *profile = NULL, *replaces = NULL;
 
 	memset(&r, 0, sizeof(r));
 	memset(&ord, 0, sizeof(ord));
@@ -478,12 +545,21 @@ static int issue(struct acme *a)
 	join_names(a->cfg, names, sizeof(names));
 	if (fetch_directory(a, &r) != 0 || load_account(a) != 0)
 		goto out;
+	if (choose_profile(a, &profile) != 0)
+		goto out;
+	/* RFC 9773 §5: a renewal names the certificate it replaces (the CA
+	 * then exempts it from rate limits). */
+	if (a->have_cert && a->cert_id[0] != '\0' &&
+	    a->dir.renewal_info != NULL)
+		replaces = a->cert_id;
 	payload = acme_order_payload(a->cfg->acme_domains,
-				     a->cfg->n_acme_domains);
+				     a->cfg->n_acme_domains, profile, replaces);
 	if (payload == NULL)
 		goto out;
 	/* A CA that forgot the account (a reset test CA, a deactivated
-	 * account) gets one new registration with the same key. */
+	 * account) gets one new registration with the same key; a refused
+	 * "replaces" (the CA does not know that certificate) one order
+	 * without it. */
 	for (attempt = 0;; attempt++) {
 		if (register_account(a, &r) != 0)
 			goto out;
@@ -492,14 +568,29 @@ static int issue(struct acme *a)
 			goto out;
 		if (r.status == 201)
 			break;
-		if (attempt == 0 &&
+		if (!reregistered &&
 		    (acme_resp_is_problem(&r, "accountDoesNotExist") ||
 		     acme_resp_is_problem(&r, "unauthorized"))) {
 			log_event(LOG_LEVEL_WARN, "ACME_ACCOUNT", "status",
 				  "unknown to the CA", "action", "re-register",
 				  LOG_END);
+			reregistered = 1;
 			free(a->acct.url);
 			a->acct.url = NULL;
+			continue;
+		}
+		if (replaces != NULL && attempt < 3) {
+			acme_report("newOrder", &r);
+			log_event(LOG_LEVEL_WARN, "ACME_ORDER", "status",
+				  "replaces refused", "replaces", replaces,
+				  "action", "ordering without it", LOG_END);
+			replaces = NULL;
+			free(payload);
+			payload = acme_order_payload(a->cfg->acme_domains,
+						     a->cfg->n_acme_domains,
+						     profile, NULL);
+			if (payload == NULL)
+				goto out;
 			continue;
 		}
 		acme_report("newOrder", &r);
@@ -512,7 +603,9 @@ static int issue(struct acme *a)
 		goto out;
 	}
 	log_event(LOG_LEVEL_INFO, "ACME_ORDER", "status", ord.status, "url",
-		  order_url, "names", names, LOG_END);
+		  order_url, "names", names, "profile",
+		  profile != NULL ? profile : "-", "replaces",
+		  replaces != NULL ? replaces : "-", LOG_END);
 	for (i = 0; i < ord.n_authzs; i++)
 		if (authorize(a, ord.authzs[i], &r) != 0)
 			goto out;
@@ -665,13 +758,18 @@ static long next_delay(struct acme *a)
 	else if (!a->have_cert || !a->names_match)
 		return 0;
 	else {
-		due = (int64_t)renew_at(a) * 1000;
+		due = (int64_t)(a->ari_at != 0 ? a->ari_at : renew_at(a)) *
+		      1000;
 		if (a->st.last_issued_ms > 0 &&
 		    a->st.last_issued_ms + a->min_interval_ms > due)
 			due = a->st.last_issued_ms + a->min_interval_ms;
 	}
 	if (due <= now)
 		return 0;
+	/* wake for the next renewalInfo poll too */
+	if (a->have_cert && a->names_match && a->cert_id[0] != '\0' &&
+	    a->ari_next_ms < due)
+		due = a->ari_next_ms > now ? a->ari_next_ms : now + 1;
 	ms = due - now > (int64_t)LONG_MAX ? LONG_MAX : (long)(due - now);
 	if (ms > a->check_ms)
 		ms = jitter(a->check_ms, 10);
@@ -706,14 +804,86 @@ static void schedule_retry(struct acme *a)
 		  a->have_cert ? "previous certificate" : "nothing", LOG_END);
 }
 
+/* A uniform random time in [start, end] (RFC 9773 §4.2). */
+static time_t pick_in(time_t start, time_t end)
+{
+	uint32_t r = 0;
+
+	if (gnutls_rnd(GNUTLS_RND_NONCE, &r, sizeof(r)) < 0)
+		r = (uint32_t)time(NULL);
+	return start + (time_t)((double)(end - start) * ((double)r / 4294967295.0));
+}
+
+/* Ask the CA's renewalInfo when the served certificate should be renewed
+ * (RFC 9773). Sets ari_at (0: no answer, the third-of-lifetime rule
+ * applies) and when to ask again (the answer's Retry-After). */
+static void ari_check(struct acme *a)
+{
+	struct acme_resp r;
+	char url[ACME_MSG_MAX_URL + ACME_CERT_ID_SIZE + 2], s1[32], s2[32],
+		s3[32];
+	time_t start, end, latest;
+	long next = ARI_POLL_MS;
+
+	memset(&r, 0, sizeof(r));
+	r.retry_after_ms = -1;
+	if ((a->dir.new_nonce == NULL && fetch_directory(a, &r) != 0) ||
+	    a->dir.renewal_info == NULL) {
+		/* no ARI at this CA: ask again after a check interval */
+		a->ari_next_ms = now_ms() + a->check_ms;
+		goto out;
+	}
+	snprintf(url, sizeof(url), "%s/%s", a->dir.renewal_info, a->cert_id);
+	acme_resp_reset(&r);
+	if (acme_http_do(&a->conn, "renewalInfo", url, NULL, 0, NULL, &r) !=
+		    0 ||
+	    r.status != 200 ||
+	    acme_parse_renewal_info(r.body, r.len, &start, &end) != 0) {
+		if (r.status != 0)
+			acme_report("renewalInfo", &r);
+		a->ari_next_ms = now_ms() + a->check_ms;
+		goto out;
+	}
+	if (r.retry_after_ms >= 0)
+		next = r.retry_after_ms;
+	if (next < ARI_POLL_MIN_MS)
+		next = ARI_POLL_MIN_MS;
+	if (next > RETRY_AFTER_MAX_MS)
+		next = RETRY_AFTER_MAX_MS;
+	a->ari_next_ms = now_ms() + next;
+	if (start == a->ari_start && end == a->ari_end && a->ari_at != 0)
+		goto out; /* the same window: keep the time chosen in it */
+	a->ari_start = start;
+	a->ari_end = end;
+	a->ari_at = pick_in(start, end);
+	/* Never let a window that reaches past the certificate's end make
+	 * it expire: renew with a sixth of its lifetime left at the latest. */
+	latest = a->not_after - (a->not_after - a->not_before) / 6;
+	if (a->ari_at > latest)
+		a->ari_at = latest;
+	iso_time(start, s1, sizeof(s1));
+	iso_time(end, s2, sizeof(s2));
+	iso_time(a->ari_at, s3, sizeof(s3));
+	log_event(LOG_LEVEL_INFO, "ACME_ARI", "cert_id", a->cert_id,
+		  "window_start", s1, "window_end", s2, "renew_at", s3, LOG_END);
+out:
+	free(r.body);
+}
+
 static void *acme_main(void *arg)
 {
 	struct acme *a = arg;
 
 	for (;;) {
-		long ms = next_delay(a);
+		long ms;
 		int rc;
 
+		if (a->have_cert && a->names_match && a->cert_id[0] != '\0' &&
+		    now_ms() >= a->ari_next_ms)
+			ari_check(a);
+		if (atomic_load(&a->stopping))
+			break;
+		ms = next_delay(a);
 		if (ms > 0) {
 			if (wait_ms(a, ms))
 				break;
@@ -724,7 +894,9 @@ static void *acme_main(void *arg)
 
 			iso_time(a->not_after, na, sizeof(na));
 			log_event(LOG_LEVEL_INFO, "ACME_RENEW", "reason",
-				  a->names_match ? "due" : "names changed",
+				  !a->names_match ? "names changed"
+				  : a->ari_at != 0 ? "ari window"
+						   : "due",
 				  "not_after", na, LOG_END);
 		}
 		a->ca_retry_ms = -1;
@@ -814,6 +986,35 @@ static void load_cache(struct acme *a)
 	acme_cert_cache_clear(&cc);
 }
 
+/* The external account binding MAC key, base64url in its file. */
+static int load_eab_key(struct acme *a, char *err, size_t errsz)
+{
+	const char *path = a->cfg->acme_eab_hmac_key_file;
+	char buf[JWS_HMAC_KEY_MAX * 2];
+	size_t n = 0;
+	long k = -1;
+	FILE *f = fopen(path, "re");
+
+	if (f != NULL) {
+		n = fread(buf, 1, sizeof(buf), f);
+		if (ferror(f) || !feof(f))
+			n = 0;
+		fclose(f);
+	}
+	if (n > 0)
+		k = jws_hmac_key_read(buf, n, a->eab_key, sizeof(a->eab_key));
+	explicit_bzero(buf, sizeof(buf));
+	if (k < 16) {
+		snprintf(err, errsz,
+			 "acme_eab_hmac_key_file %s: %s", path,
+			 f == NULL ? strerror(errno)
+				   : "not a base64url key of at least 16 bytes");
+		return -1;
+	}
+	a->eab_len = (size_t)k;
+	return 0;
+}
+
 int acme_start(const struct config *cfg, struct tls_store *store,
 	       struct challenge_map *map, struct acme **out, char *err,
 	       size_t errsz)
@@ -866,6 +1067,9 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 	log_event(LOG_LEVEL_INFO, "ACME_START", "directory",
 		  cfg->acme_directory, "names", names, "cache",
 		  cfg->acme_cache_dir, LOG_END);
+	if (cfg->acme_eab_hmac_key_file != NULL &&
+	    load_eab_key(a, err, errsz) != 0)
+		goto fail;
 	if (load_state(a) != 0) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
@@ -903,6 +1107,7 @@ void acme_stop(struct acme *a)
 	if (a->acct_key != NULL)
 		gnutls_privkey_deinit(a->acct_key);
 	explicit_bzero(a->conn.nonce, sizeof(a->conn.nonce));
+	explicit_bzero(a->eab_key, sizeof(a->eab_key));
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a);

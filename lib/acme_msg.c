@@ -101,13 +101,28 @@ void acme_directory_clear(struct acme_directory *d)
 	free(d->new_account);
 	free(d->new_order);
 	free(d->terms);
+	free(d->renewal_info);
+	for (size_t i = 0; i < d->n_profiles; i++)
+		free(d->profiles[i]);
 	memset(d, 0, sizeof(*d));
+}
+
+int acme_directory_has_profile(const struct acme_directory *d,
+			       const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_profiles; i++)
+		if (strcmp(d->profiles[i], name) == 0)
+			return 1;
+	return 0;
 }
 
 int acme_parse_directory(const char *buf, size_t len,
 			 struct acme_directory *out)
 {
-	json_t *root = load(buf, len);
+	json_t *root = load(buf, len), *meta, *pval;
+	const char *pname;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -119,6 +134,24 @@ int acme_parse_directory(const char *buf, size_t len,
 	/* termsOfService is informational and may be any URL scheme. */
 	out->terms = member(json_object_get(root, "meta"), "termsOfService",
 			    ACME_MSG_MAX_URL, word_ok);
+	out->renewal_info =
+		member(root, "renewalInfo", ACME_MSG_MAX_URL, url_ok);
+	meta = json_object_get(root, "meta");
+	out->eab_required =
+		json_is_true(json_object_get(meta, "externalAccountRequired"));
+	/* meta.profiles: {"name": "description", …}; names kept if they
+	 * are words, descriptions ignored. */
+	json_object_foreach(json_object_get(meta, "profiles"), pname, pval) {
+		size_t n = strlen(pname);
+
+		(void)pval;
+		if (out->n_profiles == ACME_MSG_MAX_PROFILES || n == 0 ||
+		    n > 64 || !word_ok(pname, n))
+			continue;
+		out->profiles[out->n_profiles] = strdup(pname);
+		if (out->profiles[out->n_profiles] != NULL)
+			out->n_profiles++;
+	}
 	if (out->new_nonce != NULL && out->new_account != NULL &&
 	    out->new_order != NULL)
 		rc = 0;
@@ -339,7 +372,8 @@ out:
 	return rc;
 }
 
-char *acme_order_payload(char *const *names, size_t n)
+char *acme_order_payload(char *const *names, size_t n, const char *profile,
+			 const char *replaces)
 {
 	json_t *ids, *root;
 	char *s = NULL;
@@ -353,7 +387,8 @@ char *acme_order_payload(char *const *names, size_t n)
 					  json_pack("{s:s, s:s}", "type", "dns",
 						    "value", names[i])) != 0)
 			goto out;
-	root = json_pack("{s:O}", "identifiers", ids);
+	root = json_pack("{s:O, s:s*, s:s*}", "identifiers", ids, "profile",
+			 profile, "replaces", replaces);
 	if (root != NULL) {
 		s = json_dumps(root, JSON_COMPACT);
 		json_decref(root);
@@ -402,6 +437,124 @@ out:
 	return rc;
 }
 
+/* base64url without padding into out (NUL-terminated); its length, or 0
+ * if it does not fit. (jws.c has the same; acme_msg stays free of it.) */
+static size_t b64url(const unsigned char *in, size_t len, char *out,
+		     size_t outsz)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t i, o = 0;
+
+	if (((len + 2) / 3) * 4 + 1 > outsz)
+		return 0;
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+			     in[i + 2];
+
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = tab[(v >> 6) & 63];
+		out[o++] = tab[v & 63];
+	}
+	if (len - i == 1) {
+		out[o++] = tab[in[i] >> 2];
+		out[o++] = tab[(in[i] & 3) << 4];
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
+
+		out[o++] = tab[v >> 10];
+		out[o++] = tab[(v >> 4) & 63];
+		out[o++] = tab[(v & 15) << 2];
+	}
+	out[o] = '\0';
+	return o;
+}
+
+static int digits(const char *s, size_t n, int *out)
+{
+	size_t i;
+
+	*out = 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*out = *out * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+time_t acme_parse_time(const char *s, size_t len)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, se, oh = 0, om = 0, sign = 0;
+	size_t i = 19;
+	time_t t;
+
+	/* YYYY-MM-DDTHH:MM:SS */
+	if (len < 20 || len > 64 || s[4] != '-' || s[7] != '-' ||
+	    (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':' ||
+	    digits(s, 4, &y) || digits(s + 5, 2, &mo) ||
+	    digits(s + 8, 2, &d) || digits(s + 11, 2, &h) ||
+	    digits(s + 14, 2, &mi) || digits(s + 17, 2, &se))
+		return -1;
+	if (s[i] == '.') { /* fraction: ignored */
+		for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+			;
+		if (i == 20)
+			return -1;
+	}
+	if (i == len)
+		return -1;
+	if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == len)
+		sign = 0;
+	else if ((s[i] == '+' || s[i] == '-') && i + 6 == len &&
+		 s[i + 3] == ':' && !digits(s + i + 1, 2, &oh) &&
+		 !digits(s + i + 4, 2, &om) && oh < 24 && om < 60)
+		sign = s[i] == '+' ? 1 : -1;
+	else
+		return -1;
+	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 ||
+	    h > 23 || mi > 59 || se > 60)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = se;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -1;
+	return t - sign * (time_t)(oh * 3600 + om * 60);
+}
+
+int acme_parse_renewal_info(const char *buf, size_t len, time_t *start,
+			    time_t *end)
+{
+	json_t *root = load(buf, len), *w, *a, *b;
+	int rc = -1;
+
+	*start = *end = 0;
+	if (root == NULL)
+		return -1;
+	w = json_object_get(root, "suggestedWindow");
+	a = json_object_get(w, "start");
+	b = json_object_get(w, "end");
+	if (json_is_string(a) && json_is_string(b)) {
+		*start = acme_parse_time(json_string_value(a),
+					 json_string_length(a));
+		*end = acme_parse_time(json_string_value(b),
+				       json_string_length(b));
+		if (*start != (time_t)-1 && *end != (time_t)-1 && *start < *end)
+			rc = 0;
+	}
+	if (rc != 0)
+		*start = *end = 0;
+	json_decref(root);
+	return rc;
+}
+
 int acme_cert_inspect(const char *pem, size_t len, char *const *names, size_t n,
 		      struct acme_cert_info *out)
 {
@@ -424,8 +577,26 @@ int acme_cert_inspect(const char *pem, size_t len, char *const *names, size_t n,
 	    out->not_after <= out->not_before)
 		goto out;
 	if (gnutls_x509_crt_get_serial(crt, serial, &sl) == 0) {
+		unsigned char aki[64];
+		size_t al = sizeof(aki), k;
+		unsigned crit = 0;
+
 		for (i = 0; i < sl && 2 * i + 2 < sizeof(out->serial); i++)
 			snprintf(out->serial + 2 * i, 3, "%02x", serial[i]);
+		/* RFC 9773 §4.1: the key identifier of the issuer and the
+		 * serial's DER content octets, each base64url. */
+		if (gnutls_x509_crt_get_authority_key_id(crt, aki, &al, &crit) >=
+			    0 &&
+		    al > 0 &&
+		    (k = b64url(aki, al, out->cert_id,
+				sizeof(out->cert_id))) != 0 &&
+		    k + 1 < sizeof(out->cert_id)) {
+			out->cert_id[k] = '.';
+			if (b64url(serial, sl, out->cert_id + k + 1,
+				   sizeof(out->cert_id) - k - 1) == 0)
+				out->cert_id[0] = '\0';
+		} else
+			out->cert_id[0] = '\0';
 	}
 	out->names_match = 1;
 	for (idx = 0;; idx++) {

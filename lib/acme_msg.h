@@ -25,10 +25,21 @@
  * must be https://, at most ACME_MSG_MAX_URL bytes of printable ASCII
  * without spaces; other strings are bounded by ACME_MSG_MAX_TEXT. */
 
+#define ACME_MSG_MAX_PROFILES 32
+
 struct acme_directory {
 	char *new_nonce, *new_account, *new_order;
 	char *terms; /* meta.termsOfService, may be NULL */
+	char *renewal_info; /* ARI (RFC 9773) base URL; NULL if not offered */
+	int eab_required;   /* meta.externalAccountRequired */
+	/* meta.profiles' names (at most ACME_MSG_MAX_PROFILES, words of at
+	 * most 64 bytes); n_profiles 0 = the CA announces none */
+	char *profiles[ACME_MSG_MAX_PROFILES];
+	size_t n_profiles;
 };
+/* Does the directory announce this profile? */
+int acme_directory_has_profile(const struct acme_directory *d,
+			       const char *name);
 int acme_parse_directory(const char *buf, size_t len,
 			 struct acme_directory *out);
 void acme_directory_clear(struct acme_directory *d);
@@ -77,19 +88,35 @@ struct acme_authz {
 int acme_parse_authz(const char *buf, size_t len, struct acme_authz *out);
 void acme_authz_clear(struct acme_authz *a);
 
-/* newOrder payload {"identifiers":[{"type":"dns","value":N}…]} (malloc'd). */
-char *acme_order_payload(char *const *names, size_t n);
+/* newOrder payload {"identifiers":[{"type":"dns","value":N}…]} plus
+ * "profile" and "replaces" (RFC 9773) when not NULL (malloc'd). */
+char *acme_order_payload(char *const *names, size_t n, const char *profile,
+			 const char *replaces);
+
+/* A renewalInfo response (RFC 9773 §4.2): the suggested window, RFC 3339
+ * times, start < end. Returns 0 or -1. */
+int acme_parse_renewal_info(const char *buf, size_t len, time_t *start,
+			    time_t *end);
+/* An RFC 3339 date-time ("2026-12-05T11:06:04Z", fractions and offsets
+ * allowed) as seconds since the epoch; -1 if malformed. */
+time_t acme_parse_time(const char *s, size_t len);
 
 /* A DER PKCS#10 request signed by key: CN = names[0], subjectAltName = the
  * names, in order. *der is gnutls-allocated (gnutls_free). Returns 0/-1. */
 int acme_csr_der(gnutls_privkey_t key, char *const *names, size_t n,
 		 gnutls_datum_t *der);
 
+#define ACME_CERT_ID_SIZE 160
+
 /* Facts about the leaf (first) certificate of a PEM chain. */
 struct acme_cert_info {
 	time_t not_before, not_after;
 	char serial[80]; /* hex */
 	int names_match; /* its DNS SANs are exactly the given set */
+	/* RFC 9773 §4.1 certificate identifier:
+	 * base64url(authorityKeyIdentifier) "." base64url(serial);
+	 * "" when the leaf has no authority key identifier */
+	char cert_id[ACME_CERT_ID_SIZE];
 };
 int acme_cert_inspect(const char *pem, size_t len, char *const *names, size_t n,
 		      struct acme_cert_info *out);

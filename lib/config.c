@@ -43,6 +43,9 @@ void config_free(struct config *cfg)
 	free(cfg->acme_directory);
 	free(cfg->acme_cache_dir);
 	free(cfg->acme_ca_file);
+	free(cfg->acme_profile);
+	free(cfg->acme_eab_kid);
+	free(cfg->acme_eab_hmac_key_file);
 	for (i = 0; i < cfg->n_certs; i++) {
 		free(cfg->certs[i].name);
 		free(cfg->certs[i].cert_path);

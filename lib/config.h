@@ -45,6 +45,11 @@ struct config_cert {
 	unsigned key_line;  /* line of key_path, for messages */
 };
 
+enum config_acme_challenge {
+	CONFIG_ACME_HTTP01 = 0, /* on http_port (the port-80 listener) */
+	CONFIG_ACME_TLSALPN01   /* on the HTTPS listener, ALPN acme-tls/1 */
+};
+
 struct config {
 	char *path; /* file name used in messages */
 
@@ -70,6 +75,10 @@ struct config {
 	char *acme_directory; /* resolved URL (production/staging expanded) */
 	char *acme_cache_dir; /* /var/lib/reverse-proxy/acme-cache */
 	char *acme_ca_file;   /* NULL if unset */
+	enum config_acme_challenge acme_challenge; /* http-01 */
+	char *acme_profile;	      /* NULL: the CA's default */
+	char *acme_eab_kid;	      /* external account binding, or NULL */
+	char *acme_eab_hmac_key_file; /* with acme_eab_kid */
 	int session_tickets;  /* true: resume TLS sessions from tickets */
 	struct config_cert *certs; /* manual mode: [tls] pair first, then [certificate …] */
 	size_t n_certs;

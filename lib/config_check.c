@@ -18,6 +18,7 @@
 #include "config.h"
 #include "config_check.h"
 #include "config_parse.h"
+#include "jws.h"
 
 /* The same loader the proxy starts with (certpair.c), so --validate
  * accepts exactly what a start accepts. */
@@ -159,11 +160,43 @@ static void finish_acme(struct config_parse *p)
 	if (cfg->n_acme_domains == 0)
 		config_parse_diag(p, 1, tls_line,
 				  "acme mode needs acme_domains in [tls]");
-	if (cfg->http_port == 0)
+	if (cfg->http_port == 0 && cfg->acme_challenge == CONFIG_ACME_HTTP01)
 		config_parse_diag(
 			p, 1, p->http_line ? p->http_line : tls_line,
 			"acme mode answers HTTP-01 challenges on http_port, which "
-			"cannot be 0");
+			"cannot be 0 (unless acme_challenge = tls-alpn-01)");
+	if (cfg->https_port != 443 &&
+	    cfg->acme_challenge == CONFIG_ACME_TLSALPN01)
+		config_parse_diag(
+			p, 0, p->challenge_line,
+			"tls-alpn-01 is validated on port 443; https_port is %u "
+			"(fine behind a port forward)",
+			cfg->https_port);
+	if ((cfg->acme_eab_kid == NULL) != (cfg->acme_eab_hmac_key_file == NULL))
+		config_parse_diag(
+			p, 1,
+			p->eab_kid_line ? p->eab_kid_line : p->eab_key_line,
+			"acme_eab_kid and acme_eab_hmac_key_file go together");
+	if (p->check_files && cfg->acme_eab_hmac_key_file != NULL) {
+		char *buf = NULL;
+		size_t len = 0;
+		const char *why;
+
+		if (config_parse_read_file(cfg->acme_eab_hmac_key_file, 4096,
+					   &buf, &len, &why) < 0)
+			config_parse_diag(
+				p, 1, p->eab_key_line,
+				"cannot read acme_eab_hmac_key_file %s: %s",
+				cfg->acme_eab_hmac_key_file, why);
+		else if (jws_hmac_key_read(buf, len, NULL, 0) < 16)
+			config_parse_diag(
+				p, 1, p->eab_key_line,
+				"acme_eab_hmac_key_file %s: not a base64url key of at least 16 bytes",
+				cfg->acme_eab_hmac_key_file);
+		if (buf != NULL)
+			explicit_bzero(buf, len);
+		free(buf);
+	}
 	if (cfg->acme_contact == NULL && p->contact_line == 0)
 		config_parse_diag(p, 1, tls_line,
 				  "acme mode needs acme_contact in [tls]");

@@ -60,6 +60,10 @@ static const struct key_def tls_keys[] = {
 	KX("acme_directory"),
 	KS(struct config, "acme_cache_dir", acme_cache_dir),
 	KS(struct config, "acme_ca_file", acme_ca_file),
+	KX("acme_challenge"),
+	KX("acme_profile"),
+	KX("acme_eab_kid"),
+	KS(struct config, "acme_eab_hmac_key_file", acme_eab_hmac_key_file),
 	KX("cert_path"),
 	KX("key_path"),
 	{ "session_tickets", K_BOOL, offsetof(struct config, session_tickets),
@@ -365,6 +369,42 @@ static void special_key(struct config_parse *p, const char *name,
 			return;
 		}
 		cfg->acme_directory = config_parse_strdup(p, url);
+	} else if (p->sect == SECT_TLS && !strcmp(name, "acme_challenge")) {
+		p->challenge_line = ln;
+		if (!strcmp(value, "http-01"))
+			cfg->acme_challenge = CONFIG_ACME_HTTP01;
+		else if (!strcmp(value, "tls-alpn-01"))
+			cfg->acme_challenge = CONFIG_ACME_TLSALPN01;
+		else
+			config_parse_diag(
+				p, 1, ln,
+				"acme_challenge must be http-01 or tls-alpn-01, not '%s'",
+				value);
+	} else if (p->sect == SECT_TLS && (!strcmp(name, "acme_profile") ||
+					   !strcmp(name, "acme_eab_kid"))) {
+		/* A profile name or key identifier as the CA spells it:
+		 * printable ASCII without spaces or quotes, bounded. */
+		size_t i, n = strlen(value);
+		int okv = n > 0 && n <= 256;
+
+		for (i = 0; okv && i < n; i++)
+			okv = value[i] > ' ' && value[i] < 127 &&
+			      value[i] != '"' && value[i] != '\\';
+		if (!okv) {
+			config_parse_diag(
+				p, 1, ln,
+				"%s must be 1 to 256 printable characters without spaces or quotes",
+				name);
+			return;
+		}
+		if (!strcmp(name, "acme_profile")) {
+			free(cfg->acme_profile);
+			cfg->acme_profile = config_parse_strdup(p, value);
+		} else {
+			p->eab_kid_line = ln;
+			free(cfg->acme_eab_kid);
+			cfg->acme_eab_kid = config_parse_strdup(p, value);
+		}
 	} else if (p->sect == SECT_TLS && !strcmp(name, "cert_path")) {
 		set_path(p, &p->tls_cert, &p->tls_cert_line, value);
 	} else if (p->sect == SECT_TLS) { /* key_path */
@@ -521,6 +561,9 @@ int config_keys_handler(void *user, const char *section, const char *name,
 		*dst = config_parse_strdup(p, value);
 		if (p->sect == SECT_TLS && !strcmp(name, "acme_ca_file"))
 			p->ca_line = p->lineno;
+		if (p->sect == SECT_TLS &&
+		    !strcmp(name, "acme_eab_hmac_key_file"))
+			p->eab_key_line = p->lineno;
 		break;
 	}
 	case K_SPECIAL:

@@ -67,6 +67,7 @@ struct config_parse {
 
 	/* lines needed by the final checks */
 	unsigned bind_line, https_line, http_line, contact_line, ca_line;
+	unsigned challenge_line, eab_kid_line, eab_key_line;
 	unsigned *domain_lines;
 
 	/* [tls] cert pair, moved to certs[0] at the end */

@@ -339,3 +339,77 @@ int jws_key_authorization(const char *token, const char *thumb, char *out,
 	n = snprintf(out, outsz, "%s.%s", token, thumb);
 	return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
+
+long jws_hmac_key_read(const char *text, size_t len, uint8_t *out,
+		       size_t outsz)
+{
+	uint8_t tmp[JWS_HMAC_KEY_MAX];
+	long n;
+
+	/* surrounding whitespace (a trailing newline) is not part of it */
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
+			   text[len - 1] == ' ' || text[len - 1] == '\t'))
+		len--;
+	while (len > 0 && (*text == ' ' || *text == '\t' || *text == '\n' ||
+			   *text == '\r')) {
+		text++;
+		len--;
+	}
+	if (len == 0)
+		return -1;
+	if (out == NULL) {
+		n = jws_b64url_decode(text, len, tmp, sizeof(tmp));
+		gnutls_memset(tmp, 0, sizeof(tmp));
+		return n;
+	}
+	return jws_b64url_decode(text, len, out, outsz);
+}
+
+char *jws_eab(const char *kid, const uint8_t *hmac_key, size_t key_len,
+	      const char *url, gnutls_privkey_t account_key)
+{
+	json_t *prot = NULL, *out = NULL;
+	char *prot_s = NULL, *prot64 = NULL, *pay64 = NULL, *signing = NULL;
+	char *result = NULL, sig64[JWS_B64URL_LEN(32) + 1];
+	char jwkbuf[JWS_JWK_SIZE];
+	uint8_t mac[32];
+	size_t n1, n2;
+
+	prot = json_pack("{s:s, s:s, s:s}", "alg", "HS256", "kid", kid, "url",
+			 url);
+	if (prot == NULL || jws_jwk(account_key, jwkbuf, sizeof(jwkbuf)) != 0)
+		goto out;
+	prot_s = json_dumps(prot, JSON_COMPACT | JSON_SORT_KEYS);
+	if (prot_s == NULL)
+		goto out;
+	prot64 = jws_b64url(prot_s, strlen(prot_s));
+	pay64 = jws_b64url(jwkbuf, strlen(jwkbuf));
+	if (prot64 == NULL || pay64 == NULL)
+		goto out;
+	n1 = strlen(prot64);
+	n2 = strlen(pay64);
+	signing = malloc(n1 + n2 + 2);
+	if (signing == NULL)
+		goto out;
+	memcpy(signing, prot64, n1);
+	signing[n1] = '.';
+	memcpy(signing + n1 + 1, pay64, n2 + 1);
+	if (gnutls_hmac_fast(GNUTLS_MAC_SHA256, hmac_key, key_len, signing,
+			     n1 + 1 + n2, mac) != 0 ||
+	    jws_b64url_encode(mac, sizeof(mac), sig64, sizeof(sig64)) ==
+		    (size_t)-1)
+		goto out;
+	out = json_pack("{s:s, s:s, s:s}", "protected", prot64, "payload",
+			pay64, "signature", sig64);
+	if (out != NULL)
+		result = json_dumps(out, JSON_COMPACT);
+out:
+	gnutls_memset(mac, 0, sizeof(mac));
+	json_decref(prot);
+	json_decref(out);
+	free(prot_s);
+	free(prot64);
+	free(pay64);
+	free(signing);
+	return result;
+}

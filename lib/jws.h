@@ -61,6 +61,20 @@ int jws_sign_es256(gnutls_privkey_t key, const void *data, size_t len,
 char *jws_build(gnutls_privkey_t key, const char *kid, const char *nonce,
 		const char *url, const char *payload);
 
+/* Largest external account binding MAC key read. */
+#define JWS_HMAC_KEY_MAX 512
+/* Decode an EAB MAC key as CAs hand it out (base64url, no padding;
+ * surrounding whitespace ignored) into out. With out NULL, only checks it.
+ * Returns its length in bytes, or -1. */
+long jws_hmac_key_read(const char *text, size_t len, uint8_t *out,
+		       size_t outsz);
+/* The externalAccountBinding of a newAccount request (RFC 8555 §7.3.4):
+ * a flattened JWS, HS256 under hmac_key, protected header {alg, kid, url}
+ * (url = the newAccount URL), payload = account_key's public JWK. Returns
+ * a new malloc'd JSON string or NULL. */
+char *jws_eab(const char *kid, const uint8_t *hmac_key, size_t key_len,
+	      const char *url, gnutls_privkey_t account_key);
+
 /* "token.thumbprint" into out. Returns 0, or -1 if the token is not
  * base64url or out is too small. */
 int jws_key_authorization(const char *token, const char *thumb, char *out,

@@ -49,8 +49,12 @@ EOT
 # start_dns: pebble-challtestsrv as Pebble's DNS; sets DNS_PORT.
 start_dns() {
 	DNS_PORT=$(free_port)
+	# (-doh "": Pebble 2.6's challtestsrv would try a DoH server on :8443)
+	local doh=()
+	pebble-challtestsrv -h 2>&1 | grep -q -- '-doh ' && doh=(-doh "")
 	pebble-challtestsrv -defaultIPv6 "" -defaultIPv4 127.0.0.1 \
 		-dns01 "127.0.0.1:$DNS_PORT" -http01 "" -https01 "" -tlsalpn01 "" \
+		"${doh[@]}" \
 		-management "127.0.0.1:$(free_port)" >"$T/challtestsrv.log" 2>&1 &
 	DNS_PID=$!
 	PIDS="$PIDS $DNS_PID"
@@ -58,7 +62,9 @@ start_dns() {
 
 # start_pebble HTTP_PORT [VALIDITY_SECS]: Pebble validating HTTP-01 on
 # HTTP_PORT. Keeps PB_PORT/PB_MGMT across restarts (so the directory URL
-# in the proxy config stays right). Extra environment: PEBBLE_ENV.
+# in the proxy config stays right). Extra environment: PEBBLE_ENV;
+# PB_TLS_PORT (where tls-alpn-01 is validated), PB_EAB=true and
+# PB_EAB_KEYS='"kid": "base64url key"' (external account binding).
 start_pebble() {
 	local http=$1 validity=${2:-} n=${PB_N:-0}
 	PB_N=$((n + 1))
@@ -71,8 +77,9 @@ start_pebble() {
 		echo "\"managementListenAddress\": \"127.0.0.1:$PB_MGMT\","
 		echo "\"certificate\": \"$T/pebble.pem\", \"privateKey\": \"$T/pebble.key\","
 		[ -n "$validity" ] && echo "\"certificateValidityPeriod\": $validity,"
-		echo "\"httpPort\": $http, \"tlsPort\": $(free_port),"
-		echo '"ocspResponderURL": "", "externalAccountBindingRequired": false}}'
+		echo "\"httpPort\": $http, \"tlsPort\": ${PB_TLS_PORT:-$(free_port)},"
+		[ -n "${PB_EAB_KEYS:-}" ] && echo "\"externalAccountMACKeys\": {$PB_EAB_KEYS},"
+		echo "\"ocspResponderURL\": \"\", \"externalAccountBindingRequired\": ${PB_EAB:-false}}}"
 	} >"$T/pebble$n.json"
 	PB_LOG="$T/pebble$n.log"
 	env PEBBLE_VA_NOSLEEP=1 ${PEBBLE_ENV:-} pebble -config "$T/pebble$n.json" \

@@ -49,6 +49,76 @@ static void test_directory(void)
 	CHECK(acme_parse_directory(P("[]"), &d) < 0);
 	CHECK(acme_parse_directory("", 0, &d) < 0);
 	acme_directory_clear(&d);
+	CHECK(d.renewal_info == NULL && d.n_profiles == 0);
+
+	/* RFC 9773 renewalInfo, EAB required, profiles (a directory as Let's
+	 * Encrypt publishes it in 2025, trimmed); a bad profile name and a
+	 * non-https renewalInfo are dropped, not fatal. */
+	CHECK(acme_parse_directory(
+		      P("{\"newNonce\":\"https://ca/n\","
+			"\"newAccount\":\"https://ca/a\","
+			"\"newOrder\":\"https://ca/o\","
+			"\"renewalInfo\":\"https://ca/ari\","
+			"\"meta\":{\"externalAccountRequired\":true,"
+			"\"profiles\":{\"classic\":\"The same profile you're "
+			"accustomed to\",\"shortlived\":\"https://letsencrypt."
+			"org/docs/profiles#shortlived\",\"tlsserver\":\"x\","
+			"\"bad name\":\"x\"}}}"),
+		      &d) == 0);
+	CHECK_STR(d.renewal_info, "https://ca/ari");
+	CHECK(d.eab_required == 1);
+	CHECK(d.n_profiles == 3);
+	CHECK(acme_directory_has_profile(&d, "shortlived"));
+	CHECK(acme_directory_has_profile(&d, "tlsserver"));
+	CHECK(!acme_directory_has_profile(&d, "bad name"));
+	CHECK(!acme_directory_has_profile(&d, "short"));
+	acme_directory_clear(&d);
+	CHECK(acme_parse_directory(
+		      P("{\"newNonce\":\"https://ca/n\","
+			"\"newAccount\":\"https://ca/a\","
+			"\"newOrder\":\"https://ca/o\","
+			"\"renewalInfo\":\"http://ca/ari\","
+			"\"meta\":{\"profiles\":[\"classic\"]}}"),
+		      &d) == 0);
+	CHECK(d.renewal_info == NULL && d.n_profiles == 0 &&
+	      d.eab_required == 0);
+	acme_directory_clear(&d);
+}
+
+static void test_renewal_info(void)
+{
+	time_t a, b;
+
+	CHECK(acme_parse_time(P("2026-12-05T11:06:04Z")) == 1796468764);
+	CHECK(acme_parse_time(P("2026-12-05T11:06:04.123456789Z")) ==
+	      1796468764);
+	CHECK(acme_parse_time(P("2026-12-05T12:06:04+01:00")) == 1796468764);
+	CHECK(acme_parse_time(P("2026-12-05T10:36:04-00:30")) == 1796468764);
+	CHECK(acme_parse_time(P("2026-12-05 11:06:04Z")) == -1);
+	CHECK(acme_parse_time(P("2026-12-05T11:06:04")) == -1);
+	CHECK(acme_parse_time(P("2026-13-05T11:06:04Z")) == -1);
+	CHECK(acme_parse_time(P("2026-12-05T11:06:04.Z")) == -1);
+	CHECK(acme_parse_time(P("2026-12-05T11:06:04+1:00")) == -1);
+	CHECK(acme_parse_time(P("1969-12-31T23:59:59Z")) == -1);
+	CHECK(acme_parse_renewal_info(
+		      P("{\"suggestedWindow\":{\"start\":"
+			"\"2026-12-05T11:06:04Z\",\"end\":"
+			"\"2026-12-07T11:06:04Z\"},\"explanationURL\":"
+			"\"https://ca/why\"}"),
+		      &a, &b) == 0);
+	CHECK(a == 1796468764 && b == 1796468764 + 2 * 86400);
+	/* end before start, missing end, not an object */
+	CHECK(acme_parse_renewal_info(
+		      P("{\"suggestedWindow\":{\"start\":"
+			"\"2026-12-07T11:06:04Z\",\"end\":"
+			"\"2026-12-05T11:06:04Z\"}}"),
+		      &a, &b) < 0);
+	CHECK(a == 0 && b == 0);
+	CHECK(acme_parse_renewal_info(
+		      P("{\"suggestedWindow\":{\"start\":"
+			"\"2026-12-07T11:06:04Z\"}}"),
+		      &a, &b) < 0);
+	CHECK(acme_parse_renewal_info(P("[1]"), &a, &b) < 0);
 }
 
 static void test_problem(void)
@@ -150,11 +220,16 @@ static void test_payload(void)
 {
 	static char n1[] = "b.test", n2[] = "a.test";
 	char *names[] = {n1, n2};
-	char *s = acme_order_payload(names, 2);
+	char *s = acme_order_payload(names, 2, NULL, NULL);
 
 	CHECK_STR(s,
 		  "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"b.test\"},"
 		  "{\"type\":\"dns\",\"value\":\"a.test\"}]}");
+	free(s);
+	s = acme_order_payload(names, 1, "tlsserver", "aYhb.AIdlQyE");
+	CHECK_STR(s,
+		  "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"b.test\"}],"
+		  "\"profile\":\"tlsserver\",\"replaces\":\"aYhb.AIdlQyE\"}");
 	free(s);
 }
 
@@ -219,7 +294,12 @@ static char *make_cert(char *const *names, size_t n, time_t lifetime)
 	gnutls_privkey_t k = key();
 	gnutls_pubkey_t pub = NULL;
 	gnutls_datum_t out = {NULL, 0};
-	unsigned char serial[] = {0x01, 0xab};
+	/* RFC 9773 §4.1's example: its identifier is
+	 * aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE */
+	unsigned char serial[] = {0x00, 0x87, 0x65, 0x43, 0x21};
+	unsigned char aki[] = {0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40,
+			       0x41, 0xE1, 0xB3, 0x7B, 0x84, 0x7B, 0xA0,
+			       0xAE, 0x2C, 0xDE, 0x01, 0xC8, 0xD4};
 	char *pem = NULL;
 	time_t now = time(NULL);
 	size_t i;
@@ -231,6 +311,7 @@ static char *make_cert(char *const *names, size_t n, time_t lifetime)
 	gnutls_x509_crt_set_pubkey(crt, pub);
 	gnutls_x509_crt_set_version(crt, 3);
 	gnutls_x509_crt_set_serial(crt, serial, sizeof(serial));
+	gnutls_x509_crt_set_authority_key_id(crt, aki, sizeof(aki));
 	gnutls_x509_crt_set_activation_time(crt, now - 10);
 	gnutls_x509_crt_set_expiration_time(crt, now + lifetime);
 	gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
@@ -265,7 +346,8 @@ static void test_inspect(void)
 	CHECK(acme_cert_inspect(pem, strlen(pem), ba, 2, &info) == 0);
 	CHECK(info.names_match == 1);
 	CHECK(info.not_after - info.not_before == 3610);
-	CHECK_STR(info.serial, "01ab");
+	CHECK_STR(info.serial, "0087654321");
+	CHECK_STR(info.cert_id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
 	CHECK(acme_cert_inspect(pem, strlen(pem), abc, 3, &info) == 0);
 	CHECK(info.names_match == 0);
 	CHECK(acme_cert_inspect(pem, strlen(pem), ab, 1, &info) == 0);
@@ -278,6 +360,7 @@ int main(void)
 {
 	gnutls_global_init();
 	test_directory();
+	test_renewal_info();
 	test_problem();
 	test_order_authz();
 	test_payload();

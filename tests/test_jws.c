@@ -6,6 +6,7 @@
  * authorizations.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -269,6 +270,100 @@ static void test_import_rejects(void)
 	CHECK(k == NULL);
 }
 
+/* Decode a base64url member of obj into a NUL-terminated malloc'd string. */
+static char *b64member(json_t *obj, const char *name, long *len)
+{
+	json_t *v = json_object_get(obj, name);
+	uint8_t *buf;
+
+	*len = -1;
+	if (!json_is_string(v))
+		return NULL;
+	buf = malloc(json_string_length(v) + 1);
+	if (buf == NULL)
+		return NULL;
+	*len = jws_b64url_decode(json_string_value(v), json_string_length(v),
+				 buf, json_string_length(v) + 1);
+	if (*len < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[*len] = 0;
+	return (char *)buf;
+}
+
+/* External account binding (RFC 8555 §7.3.4), checked as a CA checks
+ * it: HS256 over protected.payload with the decoded MAC key, protected
+ * header exactly alg/kid/url, payload the account key's JWK. */
+static void test_eab(void)
+{
+	static const char key_text[] =
+		"  zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W\n";
+	uint8_t mac_key[JWS_HMAC_KEY_MAX], mac[32];
+	char jwk[JWS_JWK_SIZE], *eab, *prot, *pay, *pem = NULL, *signing;
+	char sig64[64];
+	long klen, plen, ylen;
+	size_t pem_len;
+	gnutls_privkey_t k = NULL;
+	json_t *root, *h;
+
+	klen = jws_hmac_key_read(key_text, strlen(key_text), mac_key,
+				 sizeof(mac_key));
+	CHECK(klen == 48);
+	CHECK(jws_hmac_key_read(key_text, strlen(key_text), NULL, 0) == 48);
+	CHECK(jws_hmac_key_read("abc=", 4, NULL, 0) == -1); /* padding */
+	CHECK(jws_hmac_key_read(" \n", 2, NULL, 0) == -1);
+	CHECK(jws_hmac_key_read("a+b/", 4, NULL, 0) == -1); /* base64, not url */
+	if (klen != 48 || jws_key_generate_pem(&pem, &pem_len) != 0 ||
+	    jws_key_import_pem(pem, pem_len, &k) != 0) {
+		CHECK(0);
+		free(pem);
+		return;
+	}
+	free(pem);
+	eab = jws_eab("kid-1", mac_key, (size_t)klen,
+		      "https://ca.test/new-acct", k);
+	CHECK(eab != NULL);
+	root = eab != NULL ? json_loads(eab, 0, NULL) : NULL;
+	CHECK(root != NULL);
+	prot = b64member(root, "protected", &plen);
+	pay = b64member(root, "payload", &ylen);
+	CHECK(prot != NULL && pay != NULL);
+	h = prot != NULL ? json_loads(prot, 0, NULL) : NULL;
+	CHECK(json_object_size(h) == 3);
+	CHECK_STR(json_string_value(json_object_get(h, "alg")), "HS256");
+	CHECK_STR(json_string_value(json_object_get(h, "kid")), "kid-1");
+	CHECK_STR(json_string_value(json_object_get(h, "url")),
+		  "https://ca.test/new-acct");
+	CHECK(json_object_get(h, "nonce") == NULL);
+	CHECK(jws_jwk(k, jwk, sizeof(jwk)) == 0);
+	CHECK(pay != NULL && strcmp(pay, jwk) == 0);
+	{
+		const char *p64 = json_string_value(
+				   json_object_get(root, "protected")),
+			   *y64 = json_string_value(
+				   json_object_get(root, "payload"));
+		size_t n = strlen(p64) + strlen(y64) + 2;
+
+		signing = malloc(n);
+		snprintf(signing, n, "%s.%s", p64, y64);
+		CHECK(gnutls_hmac_fast(GNUTLS_MAC_SHA256, mac_key,
+				       (size_t)klen, signing, strlen(signing),
+				       mac) == 0);
+		CHECK(jws_b64url_encode(mac, sizeof(mac), sig64,
+					sizeof(sig64)) == 43);
+		CHECK_STR(json_string_value(json_object_get(root, "signature")),
+			  sig64);
+		free(signing);
+	}
+	json_decref(h);
+	json_decref(root);
+	free(prot);
+	free(pay);
+	free(eab);
+	gnutls_privkey_deinit(k);
+}
+
 int main(void)
 {
 	gnutls_global_init();
@@ -278,6 +373,7 @@ int main(void)
 	test_jws_build();
 	test_key_authorization();
 	test_import_rejects();
+	test_eab();
 	gnutls_global_deinit();
 	UNIT_DONE();
 }
