@@ -16,7 +16,9 @@ every order, so a test can change it while the proxy runs:
   wrong_key    a certificate for another key than the CSR's
   rate_limited newOrder answers 429 rateLimited with Retry-After: 4
 
-Every newOrder is appended to WORKDIR/orders.log as "ORDER <unix time>".
+Every newOrder is appended to WORKDIR/orders.log as
+"ORDER <unix time> <mode> profile=<its profile or ->". The directory
+announces the profiles "classic" and "shortlived" (as Let's Encrypt's does).
 Certificates are signed with certtool (gnutls-bin) by WORKDIR/ca.pem/ca.key.
 Usage: fake_ca.py PORT WORKDIR   (serves HTTPS with WORKDIR/srv.pem/srv.key)
 """
@@ -126,7 +128,9 @@ class H(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/dir":
             self.send(200, {"newNonce": BASE + "/nonce", "newAccount": BASE + "/acct",
-                            "newOrder": BASE + "/order", "meta": {}})
+                            "newOrder": BASE + "/order",
+                            "meta": {"profiles": {"classic": "90 days",
+                                                  "shortlived": "6 days"}}})
         elif self.path == "/nonce":
             self.send(204)
         else:
@@ -157,7 +161,8 @@ class H(BaseHTTPRequestHandler):
             elif self.path == "/order":
                 how = mode()
                 with open(os.path.join(WORK, "orders.log"), "a") as f:
-                    f.write("ORDER %.3f %s\n" % (time.time(), how))
+                    f.write("ORDER %.3f %s profile=%s\n" % (time.time(), how,
+                                                           payload.get("profile", "-")))
                 if how == "rate_limited":
                     self.send(429, {"type": "urn:ietf:params:acme:error:rateLimited",
                                     "detail": "too many certificates"},

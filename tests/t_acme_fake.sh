@@ -6,7 +6,9 @@
 # order per backoff step — and the backoff survives a restart (state.json);
 # a certificate already due for renewal when it arrives serves, but the
 # next order waits for the minimum interval; a certificate for another key
-# is refused before it is served or cached; a CA's Retry-After is honoured.
+# is refused before it is served or cached; a CA's Retry-After is honoured;
+# acme_profile goes into the order when the CA announces it, and an
+# unknown one is an error naming what the CA offers.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/acme_lib.sh"
 
@@ -100,4 +102,24 @@ grep -q 'ACME_RETRY in_ms=4000 failures=1 retry_after_ms=4000' "$PX_LOG" &&
 	ok "rate limited: waits the CA's Retry-After" || fail "rate limited: waits the CA's Retry-After"
 gap=$(awk '/^ORDER/ { t[n++] = $2 } END { if (n >= 2) printf "%d", (t[1] - t[0]) * 1000; else print 0 }' "$FK/orders.log")
 check "rate limited: second order ${gap} ms after the first (>= 3900)" test "$gap" -ge 3900
+
+# 6. acme_profile: sent when announced; an unknown one is not ordered.
+run_profile() {
+	: >"$FK/orders.log"
+	echo ok >"$FK/mode"
+	acme_config "$T/$1.ini" "$(free_port)" "$T/cache-$1" a.test b.test
+	sed -i "/^acme_ca_file/a acme_profile = $2" "$T/$1.ini"
+	start_proxy "$T/$1.ini"
+}
+run_profile prof shortlived
+wait_log "$PX_LOG" 'ACME_CERT_ISSUED' 20 && ok "profile: issued" || fail "profile: issued"
+stop_proxy
+check "profile: the order asked for shortlived" grep -q 'profile=shortlived' "$FK/orders.log"
+grep -q 'ACME_ORDER status=ready .* profile=shortlived' "$PX_LOG" && ok "profile: logged" || fail "profile: logged"
+run_profile noprof tlsserver
+wait_log "$PX_LOG" 'ACME_RETRY' 20 || true
+stop_proxy
+grep -q 'ACME_ERROR step=newOrder error="acme_profile is not offered by the CA" profile=tlsserver offered=classic,shortlived' "$PX_LOG" &&
+	ok "unknown profile: error names what the CA offers" || fail "unknown profile: error"
+expect_eq "unknown profile: nothing ordered" "$(orders)" 0
 finish
