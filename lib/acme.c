@@ -384,15 +384,63 @@ static char *s_authz(void *d)
 	return ((struct acme_authz *)d)->status;
 }
 
-/* Complete one authorization with HTTP-01. */
+/* Publish the answer to one challenge: the key authorization under its
+ * token for the port-80 listener (http-01), or a validation certificate
+ * for the HTTPS listener's acme-tls/1 handshakes (tls-alpn-01). *token is
+ * set for http-01 (to withdraw it later). */
+static int publish(struct acme *a, const struct acme_authz *az,
+		   const struct acme_challenge *ch, char **token)
+{
+	char ka[512], err[200] = "";
+	char *pem = NULL, *key_pem = NULL;
+	size_t pem_len = 0, key_len = 0;
+	gnutls_privkey_t key = NULL;
+	struct tls_bundle *b = NULL;
+	int rc = -1;
+
+	if (jws_key_authorization(ch->token, a->thumb, ka, sizeof(ka)) != 0)
+		goto out;
+	if (ch == &az->http01) {
+		if ((*token = strdup(ch->token)) == NULL ||
+		    challenge_map_set(a->map, *token, ka) != 0)
+			goto out;
+		rc = 0;
+		goto out;
+	}
+	if (jws_key_generate_pem(&key_pem, &key_len) != 0 ||
+	    jws_key_import_pem(key_pem, key_len, &key) != 0 ||
+	    acme_alpn_cert(az->identifier, ka, key, &pem, &pem_len) != 0 ||
+	    tls_bundle_from_pem(pem, pem_len, key_pem, key_len, &b, err,
+				sizeof(err)) != 0)
+		goto out;
+	tls_store_set_challenge(a->store, b);
+	rc = 0;
+out:
+	if (rc != 0)
+		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", "challenge",
+			  "error", "cannot publish the challenge answer",
+			  "reason", err[0] != '\0' ? err : "-", LOG_END);
+	if (key != NULL)
+		gnutls_privkey_deinit(key);
+	if (key_pem != NULL) {
+		explicit_bzero(key_pem, key_len);
+		free(key_pem);
+	}
+	free(pem);
+	return rc;
+}
+
+/* Complete one authorization with the configured challenge type. */
 static int authorize(struct acme *a, const char *url, struct acme_resp *r)
 {
 	static const char *const waiting[] = {"pending", "processing", NULL};
 	struct acme_authz az;
-	char ka[512];
+	const struct acme_challenge *ch;
+	const char *type;
 	char *token = NULL;
-	int rc = -1;
+	int alpn = a->cfg->acme_challenge == CONFIG_ACME_TLSALPN01, rc = -1;
 
+	type = alpn ? "tls-alpn-01" : "http-01";
 	memset(&az, 0, sizeof(az));
 	if (apost(a, "authorization", url, NULL, 1, NULL, r) != 0)
 		return -1;
@@ -400,31 +448,26 @@ static int authorize(struct acme *a, const char *url, struct acme_resp *r)
 		acme_report("authorization", r);
 		return -1;
 	}
+	ch = alpn ? &az.alpn01 : &az.http01;
 	if (strcmp(az.status, "valid") == 0) {
 		log_event(LOG_LEVEL_INFO, "ACME_AUTHZ", "name", az.identifier,
 			  "status", "valid", "reused", "yes", LOG_END);
 		rc = 0;
 		goto out;
 	}
-	if (strcmp(az.status, "pending") != 0 || az.http01.type == NULL) {
+	if (strcmp(az.status, "pending") != 0 || ch->type == NULL) {
 		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", "authorization",
 			  "name", az.identifier, "status", az.status, "error",
-			  az.http01.type == NULL ? "no http-01 challenge"
-						 : "not pending",
-			  LOG_END);
+			  ch->type == NULL ? "the CA offers no challenge of this type"
+					   : "not pending",
+			  "type", type, LOG_END);
 		goto out;
 	}
-	if (jws_key_authorization(az.http01.token, a->thumb, ka, sizeof(ka)) !=
-		    0 ||
-	    (token = strdup(az.http01.token)) == NULL ||
-	    challenge_map_set(a->map, token, ka) != 0) {
-		log_event(LOG_LEVEL_ERROR, "ACME_ERROR", "step", "challenge",
-			  "error", "cannot publish token", LOG_END);
+	if (publish(a, &az, ch, &token) != 0)
 		goto out;
-	}
 	log_event(LOG_LEVEL_INFO, "ACME_CHALLENGE", "name", az.identifier,
-		  "type", "http-01", "status", "published", LOG_END);
-	if (apost(a, "challenge", az.http01.url, "{}", 1, NULL, r) != 0)
+		  "type", type, "status", "published", LOG_END);
+	if (apost(a, "challenge", ch->url, "{}", 1, NULL, r) != 0)
 		goto out;
 	if (r->status != 200) {
 		acme_report("challenge", r);
@@ -433,21 +476,23 @@ static int authorize(struct acme *a, const char *url, struct acme_resp *r)
 	if (poll_until(a, "authorization", url, waiting, r, p_authz, &az,
 		       c_authz, s_authz) != 0)
 		goto out;
+	ch = alpn ? &az.alpn01 : &az.http01;
 	if (strcmp(az.status, "valid") != 0) {
 		log_event(LOG_LEVEL_WARN, "ACME_ERROR", "step", "validation",
 			  "name", az.identifier, "status", az.status, "type",
-			  az.http01.error.type, "detail",
-			  az.http01.error.detail, LOG_END);
+			  ch->error.type, "detail", ch->error.detail, LOG_END);
 		goto out;
 	}
 	log_event(LOG_LEVEL_INFO, "ACME_AUTHZ", "name", az.identifier, "status",
-		  "valid", LOG_END);
+		  "valid", "type", type, LOG_END);
 	rc = 0;
 out:
 	if (token != NULL) {
 		challenge_map_del(a->map, token);
 		free(token);
 	}
+	if (alpn)
+		tls_store_set_challenge(a->store, NULL);
 	acme_authz_clear(&az);
 	return rc;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <jansson.h>
@@ -333,6 +334,7 @@ void acme_authz_clear(struct acme_authz *a)
 	free(a->status);
 	free(a->identifier);
 	acme_challenge_clear(&a->http01);
+	acme_challenge_clear(&a->alpn01);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -355,14 +357,18 @@ int acme_parse_authz(const char *buf, size_t len, struct acme_authz *out)
 	json_array_foreach(arr, i, v)
 	{
 		json_t *t = json_object_get(v, "type");
+		struct acme_challenge *c = NULL;
 
 		if (json_is_string(t) &&
-		    strcmp(json_string_value(t), "http-01") == 0) {
-			if (challenge_from(v, &out->http01) != 0 ||
-			    out->http01.token == NULL)
-				goto out;
-			break;
-		}
+		    strcmp(json_string_value(t), "http-01") == 0)
+			c = &out->http01;
+		else if (json_is_string(t) &&
+			 strcmp(json_string_value(t), "tls-alpn-01") == 0)
+			c = &out->alpn01;
+		if (c == NULL || c->type != NULL)
+			continue; /* another type, or a second of one */
+		if (challenge_from(v, c) != 0 || c->token == NULL)
+			goto out;
 	}
 	rc = 0;
 out:
@@ -628,6 +634,61 @@ int acme_cert_inspect(const char *pem, size_t len, char *const *names, size_t n,
 		out->names_match = 0;
 	rc = 0;
 out:
+	gnutls_x509_crt_deinit(crt);
+	return rc;
+}
+
+/* DER of an OCTET STRING holding the SHA-256 of the key authorization:
+ * the acmeIdentifier extension's value (RFC 8737 §3). */
+#define ACME_ALPN_OID "1.3.6.1.5.5.7.1.31"
+
+int acme_alpn_cert(const char *name, const char *key_authz,
+		   gnutls_privkey_t key, char **pem, size_t *pem_len)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_pubkey_t pub = NULL;
+	gnutls_datum_t out = {NULL, 0};
+	unsigned char ext[2 + 32], serial[16];
+	time_t now = time(NULL);
+	int rc = -1;
+
+	*pem = NULL;
+	*pem_len = 0;
+	ext[0] = 0x04; /* OCTET STRING */
+	ext[1] = 32;
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, key_authz, strlen(key_authz),
+			     ext + 2) != 0 ||
+	    gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial)) != 0)
+		return -1;
+	serial[0] &= 0x7f; /* a positive INTEGER */
+	serial[0] |= 0x01;
+	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_pubkey_init(&pub) < 0 ||
+	    gnutls_pubkey_import_privkey(pub, key, 0, 0) < 0 ||
+	    gnutls_x509_crt_set_pubkey(crt, pub) < 0 ||
+	    gnutls_x509_crt_set_version(crt, 3) < 0 ||
+	    gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) < 0 ||
+	    gnutls_x509_crt_set_activation_time(crt, now - 3600) < 0 ||
+	    gnutls_x509_crt_set_expiration_time(crt, now + 7 * 86400) < 0 ||
+	    /* exactly one dNSName: the name being validated */
+	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, name,
+						 (unsigned)strlen(name),
+						 GNUTLS_FSAN_SET) < 0 ||
+	    gnutls_x509_crt_set_extension_by_oid(crt, ACME_ALPN_OID, ext,
+						 sizeof(ext), 1) < 0 ||
+	    gnutls_x509_crt_privkey_sign(crt, crt, key, GNUTLS_DIG_SHA256, 0) <
+		    0 ||
+	    gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out) < 0)
+		goto out;
+	*pem = malloc(out.size + 1);
+	if (*pem == NULL)
+		goto out;
+	memcpy(*pem, out.data, out.size);
+	(*pem)[out.size] = '\0';
+	*pem_len = out.size;
+	rc = 0;
+out:
+	gnutls_free(out.data);
+	gnutls_pubkey_deinit(pub);
 	gnutls_x509_crt_deinit(crt);
 	return rc;
 }

@@ -84,6 +84,7 @@ struct acme_authz {
 	char *status;
 	char *identifier;	      /* the dns name */
 	struct acme_challenge http01; /* type NULL if the server offered none */
+	struct acme_challenge alpn01; /* tls-alpn-01, the same */
 };
 int acme_parse_authz(const char *buf, size_t len, struct acme_authz *out);
 void acme_authz_clear(struct acme_authz *a);
@@ -107,6 +108,13 @@ int acme_csr_der(gnutls_privkey_t key, char *const *names, size_t n,
 		 gnutls_datum_t *der);
 
 #define ACME_CERT_ID_SIZE 160
+
+/* The tls-alpn-01 validation certificate (RFC 8737 §3) for name: self-
+ * signed by key, its only subjectAltName the dNSName name, a critical
+ * acmeIdentifier extension with SHA-256(key_authz). *pem malloc'd PEM.
+ * Returns 0/-1. */
+int acme_alpn_cert(const char *name, const char *key_authz,
+		   gnutls_privkey_t key, char **pem, size_t *pem_len);
 
 /* Facts about the leaf (first) certificate of a PEM chain. */
 struct acme_cert_info {

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,10 @@ struct tls_bundle {
 struct tls_store {
 	pthread_mutex_t mu;
 	struct tls_bundle *cur;
+	/* tls-alpn-01 validation certificates (RFC 8737), served only to
+	 * a handshake that negotiated ALPN acme-tls/1; NULL when no
+	 * validation is under way */
+	struct tls_bundle *challenge;
 	struct tls_bundle *retired; /* newest first */
 	unsigned grace_secs;
 	unsigned port;
@@ -74,6 +79,12 @@ struct tls_store {
  * pointer, so the listener is found from the connection's socket. */
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tls_store *registry;
+
+/* Stores with a tls-alpn-01 certificate set: while 0 (nearly always),
+ * handshakes offer only libmicrohttpd's http/1.1 and http/1.0. */
+static atomic_int alpn_challenges;
+
+#define ACME_TLS_ALPN "acme-tls/1"
 
 static void cert_clear(struct tls_cert *c)
 {
@@ -248,21 +259,21 @@ static void derive_ticket_keys(const struct tls_store *s, struct tls_bundle *b)
 	}
 }
 
-void tls_store_set(struct tls_store *s, struct tls_bundle *b)
+/* Put *slot's bundle on the retired list, install b, and cut the list
+ * after the last bundle still in its grace period (newest first). Under
+ * s->mu; returns the bundles to free (after unlocking). */
+static struct tls_bundle *swap_locked(struct tls_store *s,
+				      struct tls_bundle **slot,
+				      struct tls_bundle *b, long now)
 {
 	struct tls_bundle **pp, *old = NULL;
-	long now = tls_mono_ms();
 
-	derive_ticket_keys(s, b);
-	pthread_mutex_lock(&s->mu);
-	if (s->cur != NULL) {
-		s->cur->retired_ms = now;
-		s->cur->retired_next = s->retired;
-		s->retired = s->cur;
+	if (*slot != NULL) {
+		(*slot)->retired_ms = now;
+		(*slot)->retired_next = s->retired;
+		s->retired = *slot;
 	}
-	s->cur = b;
-	/* The list is newest first: cut it after the last bundle still in
-	 * its grace period; the rest can no longer be in a handshake. */
+	*slot = b;
 	for (pp = &s->retired; *pp != NULL; pp = &(*pp)->retired_next) {
 		if (now - (*pp)->retired_ms >= 1000L * (long)s->grace_secs) {
 			old = *pp;
@@ -270,13 +281,45 @@ void tls_store_set(struct tls_store *s, struct tls_bundle *b)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&s->mu);
+	return old;
+}
+
+static void free_chain(struct tls_bundle *old)
+{
 	while (old != NULL) {
 		struct tls_bundle *n = old->retired_next;
 
 		tls_bundle_free(old);
 		old = n;
 	}
+}
+
+void tls_store_set(struct tls_store *s, struct tls_bundle *b)
+{
+	struct tls_bundle *old;
+	long now = tls_mono_ms();
+
+	derive_ticket_keys(s, b);
+	pthread_mutex_lock(&s->mu);
+	old = swap_locked(s, &s->cur, b, now);
+	pthread_mutex_unlock(&s->mu);
+	free_chain(old);
+}
+
+void tls_store_set_challenge(struct tls_store *s, struct tls_bundle *b)
+{
+	struct tls_bundle *old;
+	int had, has = b != NULL;
+
+	pthread_mutex_lock(&s->mu);
+	had = s->challenge != NULL;
+	old = swap_locked(s, &s->challenge, b, tls_mono_ms());
+	pthread_mutex_unlock(&s->mu);
+	if (has && !had)
+		atomic_fetch_add(&alpn_challenges, 1);
+	else if (had && !has)
+		atomic_fetch_sub(&alpn_challenges, 1);
+	free_chain(old);
 }
 
 size_t tls_store_retired(struct tls_store *s)
@@ -306,6 +349,10 @@ void tls_store_free(struct tls_store *s)
 	}
 	pthread_mutex_unlock(&registry_mu);
 	tls_bundle_free(s->cur);
+	if (s->challenge != NULL) {
+		tls_bundle_free(s->challenge);
+		atomic_fetch_sub(&alpn_challenges, 1);
+	}
 	while (s->retired != NULL) {
 		struct tls_bundle *b = s->retired;
 
@@ -439,7 +486,7 @@ static void refuse(gnutls_session_t session, const char *ip, const char *sni,
  * listener the connection came in on; NULL (the handshake refused and
  * logged) when there is no SNI or no certificate covers it. The bundle
  * stays valid for the grace period after a swap (tls_store_set). */
-static const struct tls_cert *cert_for(gnutls_session_t session)
+static const struct tls_cert *cert_for(gnutls_session_t session, int acme)
 {
 	char name[256], ip[INET6_ADDRSTRLEN];
 	size_t len = sizeof(name);
@@ -464,15 +511,37 @@ static const struct tls_cert *cert_for(gnutls_session_t session)
 			break;
 	}
 	if (found != NULL) {
+		struct tls_bundle *b;
+
 		pthread_mutex_lock(&found->mu);
-		if (found->cur != NULL)
-			c = bundle_find(found->cur, name);
+		b = acme ? found->challenge : found->cur;
+		if (b != NULL)
+			c = bundle_find(b, name);
 		pthread_mutex_unlock(&found->mu);
 	}
 	pthread_mutex_unlock(&registry_mu);
 	if (c == NULL)
-		refuse(session, ip, name, "no certificate for name");
+		refuse(session, ip, name,
+		       acme ? "no tls-alpn-01 validation for name"
+			    : "no certificate for name");
+	else if (acme)
+		log_event(LOG_LEVEL_INFO, "ACME_CHALLENGE", "name", name,
+			  "type", "tls-alpn-01", "status", "served",
+			  "client_ip", ip, LOG_END);
 	return c;
+}
+
+/* Did this handshake negotiate ALPN acme-tls/1 (a tls-alpn-01
+ * validation)? Only possible while a validation is under way. */
+static int negotiated_acme(gnutls_session_t session)
+{
+	gnutls_datum_t p = {NULL, 0};
+
+	return atomic_load_explicit(&alpn_challenges, memory_order_relaxed) >
+		       0 &&
+	       gnutls_alpn_get_selected_protocol(session, &p) == 0 &&
+	       p.size == sizeof(ACME_TLS_ALPN) - 1 &&
+	       memcmp(p.data, ACME_TLS_ALPN, p.size) == 0;
 }
 
 /* The certificate hello_check chose for the handshake this worker thread
@@ -499,7 +568,7 @@ int tls_cert_callback(gnutls_session_t session,
 	    memcmp(chosen_random, r, sizeof(chosen_random)) == 0)
 		c = chosen;
 	else
-		c = cert_for(session);
+		c = cert_for(session, negotiated_acme(session));
 	if (c == NULL)
 		return -1;
 	*pcert = (gnutls_pcert_st *)(uintptr_t)c->pair.pcerts;
@@ -516,7 +585,7 @@ int tls_cert_callback(gnutls_session_t session,
  * certificate can resume (see derive_ticket_keys). */
 static int hello_check(gnutls_session_t session)
 {
-	const struct tls_cert *c = cert_for(session);
+	const struct tls_cert *c = cert_for(session, negotiated_acme(session));
 	const unsigned char *r = client_random(session);
 	gnutls_datum_t key;
 
@@ -573,6 +642,19 @@ static int hello_hook(gnutls_session_t session, unsigned int htype,
 
 void tls_session_setup(gnutls_session_t session)
 {
+	/* While a tls-alpn-01 validation is under way, acme-tls/1 joins
+	 * the protocols libmicrohttpd offers; a client that offers only it
+	 * (the CA's validator) gets the validation certificate. */
+	if (atomic_load_explicit(&alpn_challenges, memory_order_relaxed) > 0) {
+		static const char p1[] = "http/1.1", p2[] = "http/1.0",
+				  p3[] = ACME_TLS_ALPN;
+		gnutls_datum_t prots[3] = {
+			{(unsigned char *)(uintptr_t)p1, sizeof(p1) - 1},
+			{(unsigned char *)(uintptr_t)p2, sizeof(p2) - 1},
+			{(unsigned char *)(uintptr_t)p3, sizeof(p3) - 1}};
+
+		(void)gnutls_alpn_set_protocols(session, prots, 3, 0);
+	}
 	gnutls_handshake_set_hook_function(session,
 					   GNUTLS_HANDSHAKE_CLIENT_HELLO,
 					   GNUTLS_HOOK_PRE, hello_hook);

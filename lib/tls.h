@@ -44,6 +44,11 @@ void tls_store_set(struct tls_store *s, struct tls_bundle *b);
  * tls_handshake_timeout_secs + header_timeout_secs the config allows. */
 #define TLS_STORE_DEFAULT_GRACE_SECS (3600 + 3600 + 10)
 void tls_store_set_grace(struct tls_store *s, unsigned grace_secs);
+/* The tls-alpn-01 validation certificates (RFC 8737), or NULL when the
+ * validation is over; kept apart from the served bundle and handed out
+ * only to handshakes that negotiate ALPN acme-tls/1 (ownership passes;
+ * replaced ones are retired like bundles). ACME thread. */
+void tls_store_set_challenge(struct tls_store *s, struct tls_bundle *b);
 /* Replaced bundles not freed yet (tests). */
 size_t tls_store_retired(struct tls_store *s);
 void tls_store_free(struct tls_store *s);

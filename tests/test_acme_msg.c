@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
@@ -356,6 +357,51 @@ static void test_inspect(void)
 	free(pem);
 }
 
+/* The tls-alpn-01 certificate as RFC 8737 §3 wants it: one dNSName, a
+ * critical id-pe-acmeIdentifier holding OCTET STRING(SHA-256(keyauth)),
+ * signed by the given key. */
+static void test_alpn_cert(void)
+{
+	static const char ka[] = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
+				 ".9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
+	gnutls_privkey_t k = key();
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t d, ext = {NULL, 0};
+	unsigned char want[34];
+	char *pem = NULL, name[64];
+	size_t pem_len = 0, nl = sizeof(name);
+	unsigned type = 0, critical = 0, verify = 0;
+
+	CHECK(k != NULL);
+	CHECK(acme_alpn_cert("a.test", ka, k, &pem, &pem_len) == 0);
+	d.data = (unsigned char *)pem;
+	d.size = (unsigned)pem_len;
+	CHECK(gnutls_x509_crt_init(&crt) == 0);
+	CHECK(pem != NULL &&
+	      gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) == 0);
+	CHECK(gnutls_x509_crt_get_subject_alt_name2(crt, 0, name, &nl, &type,
+						    NULL) >= 0);
+	CHECK(type == GNUTLS_SAN_DNSNAME && strcmp(name, "a.test") == 0);
+	nl = sizeof(name);
+	CHECK(gnutls_x509_crt_get_subject_alt_name2(crt, 1, name, &nl, &type,
+						    NULL) ==
+	      GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE);
+	CHECK(gnutls_x509_crt_get_extension_by_oid2(crt, "1.3.6.1.5.5.7.1.31",
+						    0, &ext, &critical) == 0);
+	CHECK(critical == 1);
+	want[0] = 0x04;
+	want[1] = 32;
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, ka, strlen(ka), want + 2);
+	CHECK(ext.size == sizeof(want) &&
+	      memcmp(ext.data, want, sizeof(want)) == 0);
+	CHECK(gnutls_x509_crt_verify(crt, &crt, 1, 0, &verify) == 0 &&
+	      verify == 0);
+	gnutls_free(ext.data);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_privkey_deinit(k);
+	free(pem);
+}
+
 int main(void)
 {
 	gnutls_global_init();
@@ -366,6 +412,7 @@ int main(void)
 	test_payload();
 	test_csr();
 	test_inspect();
+	test_alpn_cert();
 	gnutls_global_deinit();
 	UNIT_DONE();
 }
