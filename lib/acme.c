@@ -923,6 +923,7 @@ static void *acme_main(void *arg)
 		long ms;
 		int rc;
 
+		tls_store_check_expiry(a->store, time(NULL));
 		if (a->have_cert && a->names_match && a->cert_id[0] != '\0' &&
 		    now_ms() >= a->ari_next_ms)
 			ari_check(a);

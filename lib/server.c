@@ -18,6 +18,7 @@
 
 #include "acceptor.h"
 #include "acme.h"
+#include "certwatch.h"
 #include "conns.h"
 #include "ap_autoconf.h"
 #include "httpd80.h"
@@ -65,6 +66,7 @@ struct server {
 	struct challenge_map *challenges;
 	struct httpd80 *http;
 	struct acme *acme;
+	struct certwatch *certwatch; /* manual mode: CERT_EXPIRY checks */
 	/* rate limiting (issue 4): the bucket table shared by the MHD
 	 * workers, and the thread that evicts idle buckets */
 	struct ratelimit *rl;
@@ -206,11 +208,20 @@ static int acme_http_start(struct server *srv, char *err, size_t errsz)
 	    acme_start(cfg, srv->tls, srv->challenges, &srv->acme, err,
 		       errsz) != 0)
 		return -1;
+	/* manual certificates: CERT_EXPIRY (the ACME thread does it in
+	 * acme mode) */
+	if (cfg->tls_mode == CONFIG_TLS_MANUAL &&
+	    certwatch_start(srv->tls, &srv->certwatch) != 0) {
+		snprintf(err, errsz, "cannot start the certificate watch");
+		return -1;
+	}
 	return 0;
 }
 
 static void acme_http_stop(struct server *srv)
 {
+	certwatch_stop(srv->certwatch);
+	srv->certwatch = NULL;
 	acme_stop(srv->acme);
 	srv->acme = NULL;
 	httpd80_stop(srv->http);
@@ -452,6 +463,11 @@ static void static_diff(const struct config *a, const struct config *b,
 	DIFF(str_differs(a->acme_cache_dir, b->acme_cache_dir),
 	     "acme_cache_dir");
 	DIFF(str_differs(a->acme_ca_file, b->acme_ca_file), "acme_ca_file");
+	DIFF(a->acme_challenge != b->acme_challenge, "acme_challenge");
+	DIFF(str_differs(a->acme_profile, b->acme_profile), "acme_profile");
+	DIFF(str_differs(a->acme_eab_kid, b->acme_eab_kid), "acme_eab_kid");
+	DIFF(str_differs(a->acme_eab_hmac_key_file, b->acme_eab_hmac_key_file),
+	     "acme_eab_hmac_key_file");
 	DIFF(a->session_tickets != b->session_tickets, "session_tickets");
 	DIFF(str_differs(a->log_file, b->log_file), "file");
 #undef DIFF
@@ -479,8 +495,10 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 		return -1;
 	}
 	snapshot_cell_set(&srv->snap, ns);
-	if (b != NULL)
+	if (b != NULL) {
 		tls_store_set(srv->tls, b);
+		tls_store_check_expiry(srv->tls, time(NULL));
+	}
 	log_set_level(newcfg->log_level);
 	conns_set_per_ip(srv->https_l.conns, newcfg->max_connections_per_ip);
 	conns_set_per_ip(srv->http_l.conns, newcfg->max_connections_per_ip);

@@ -43,6 +43,9 @@ const char tls_priorities[] =
 
 struct tls_cert {
 	struct certpair pair; /* chain, key, names (certpair.c) */
+	/* the last CERT_EXPIRY step logged for it (under the store's mutex;
+	 * see tls_store_check_expiry) */
+	int expiry_step;
 	/* This certificate's session ticket key (tls_store_set derives it
 	 * when the store has tickets on), so a ticket resumes only under a
 	 * name the certificate the client saw covers. */
@@ -322,6 +325,94 @@ void tls_store_set_challenge(struct tls_store *s, struct tls_bundle *b)
 	free_chain(old);
 }
 
+/* The CERT_EXPIRY step a certificate is in: 0 none, 1..3 the 14/7/3-day
+ * warnings (those shorter than a third of its lifetime: a certificate
+ * renewed at a third left never reaches them; one of under nine days gets
+ * a single warning at a sixth of its lifetime instead), 4 expired.
+ * *days: the threshold crossed, in days (0 for the sixth). */
+static int expiry_step(time_t nb, time_t na, time_t now, int *days)
+{
+	static const int thresholds[] = {14, 7, 3};
+	time_t life = na > nb ? na - nb : 0, left = na - now;
+	int step = 0, any = 0;
+	unsigned i;
+
+	*days = 0;
+	if (left <= 0)
+		return 4;
+	for (i = 0; i < 3; i++) {
+		time_t t = (time_t)thresholds[i] * 86400;
+
+		if (t > life / 3)
+			continue;
+		any = 1;
+		if (left <= t) {
+			step = (int)i + 1;
+			*days = thresholds[i];
+		}
+	}
+	if (!any && left <= life / 6)
+		step = 3;
+	return step;
+}
+
+void tls_store_check_expiry(struct tls_store *s, time_t now)
+{
+	struct {
+		time_t not_after;
+		int step, days;
+		char names[200];
+	} due[8];
+	size_t n = 0, i, j;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; s->cur != NULL && i < s->cur->n_certs; i++) {
+		struct tls_cert *c = &s->cur->certs[i];
+		int days, step = expiry_step(c->pair.not_before,
+					     c->pair.not_after, now, &days);
+		size_t k = 0;
+
+		if (step <= c->expiry_step)
+			continue;
+		c->expiry_step = step;
+		if (n == sizeof(due) / sizeof(due[0]))
+			continue; /* logged at the next check */
+		due[n].not_after = c->pair.not_after;
+		due[n].step = step;
+		due[n].days = days;
+		due[n].names[0] = '\0';
+		for (j = 0; j < c->pair.n_names && k < sizeof(due[n].names);
+		     j++)
+			k += (size_t)snprintf(due[n].names + k,
+					      sizeof(due[n].names) - k, "%s%s",
+					      j ? "," : "", c->pair.names[j]);
+		n++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	for (i = 0; i < n; i++) {
+		char na[32], left[24], th[16];
+		struct tm tm;
+
+		if (gmtime_r(&due[i].not_after, &tm) == NULL ||
+		    strftime(na, sizeof(na), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+			snprintf(na, sizeof(na), "-");
+		snprintf(left, sizeof(left), "%.1f",
+			 (double)(due[i].not_after - now) / 86400.0);
+		snprintf(th, sizeof(th), "%d", due[i].days);
+		if (due[i].step == 4)
+			log_event(LOG_LEVEL_ERROR, "CERT_EXPIRY", "status",
+				  "expired", "names", due[i].names,
+				  "not_after", na, LOG_END);
+		else
+			log_event(LOG_LEVEL_WARN, "CERT_EXPIRY", "status",
+				  "expiring", "names", due[i].names,
+				  "not_after", na, "days_left", left,
+				  "threshold_days",
+				  due[i].days ? th : "sixth of lifetime",
+				  LOG_END);
+	}
+}
+
 size_t tls_store_retired(struct tls_store *s)
 {
 	const struct tls_bundle *b;
@@ -525,9 +616,9 @@ static const struct tls_cert *cert_for(gnutls_session_t session, int acme)
 		       acme ? "no tls-alpn-01 validation for name"
 			    : "no certificate for name");
 	else if (acme)
-		log_event(LOG_LEVEL_INFO, "ACME_CHALLENGE", "name", name,
-			  "type", "tls-alpn-01", "status", "served",
-			  "client_ip", ip, LOG_END);
+		log_event(LOG_LEVEL_INFO, "ACME_CHALLENGE", "client_ip", ip,
+			  "name", name, "type", "tls-alpn-01", "status",
+			  "served", LOG_END);
 	return c;
 }
 

@@ -7,6 +7,7 @@
 #define AP_TLS_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
@@ -49,6 +50,12 @@ void tls_store_set_grace(struct tls_store *s, unsigned grace_secs);
  * only to handshakes that negotiate ALPN acme-tls/1 (ownership passes;
  * replaced ones are retired like bundles). ACME thread. */
 void tls_store_set_challenge(struct tls_store *s, struct tls_bundle *b);
+/* Log CERT_EXPIRY for each served certificate that has entered a new
+ * step since the last call: 14, 7 and 3 days left (the thresholds under a
+ * third of its lifetime; a sixth of it for certificates of under nine
+ * days) as warnings, expired as an error. Once per step per loaded
+ * certificate. Any thread (certwatch, ACME, main after a load). */
+void tls_store_check_expiry(struct tls_store *s, time_t now);
 /* Replaced bundles not freed yet (tests). */
 size_t tls_store_retired(struct tls_store *s);
 void tls_store_free(struct tls_store *s);

@@ -5,9 +5,30 @@
 # AAAA) on free loopback ports, and writes acme-mode proxy configs.
 require_cmd pebble pebble-challtestsrv certtool curl python3
 
-# free_port: print a TCP port that was free on 127.0.0.1 a moment ago.
+# free_port: print a TCP port that was free on 127.0.0.1 a moment ago,
+# chosen below the kernel's ephemeral range (ip_local_port_range): a port
+# picked now and bound later (a config written before the start) cannot
+# then be taken as the local port of some outgoing connection, which
+# tests running in parallel make by the thousand.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 -c '
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+top = max(lo, 12000)
+for _ in range(200):
+    p = random.randrange(10000, top)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+else:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])
+'
 }
 
 # wait_log FILE PATTERN [SECONDS]: wait until grep -E finds PATTERN.

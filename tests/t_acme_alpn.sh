@@ -27,7 +27,7 @@ start_proxy "$T/c.ini"
 check "no port-80 listener" test "$(grep -c 'LISTENING proto=http ' "$PX_LOG")" -eq 0
 wait_log "$PX_LOG" 'ACME_CERT_ISSUED' 30 && ok "issued through tls-alpn-01" || fail "issued through tls-alpn-01"
 grep -q 'ACME_CHALLENGE name=a.test type=tls-alpn-01 status=published' "$PX_LOG" && ok "challenge published for a.test" || fail "challenge published"
-grep -q 'ACME_CHALLENGE name=a.test type=tls-alpn-01 status=served' "$PX_LOG" && ok "validation certificate served to the validator" || fail "validation certificate served"
+grep -q 'ACME_CHALLENGE client_ip=127.0.0.1 name=a.test type=tls-alpn-01 status=served' "$PX_LOG" && ok "validation certificate served to the validator" || fail "validation certificate served"
 grep -q 'ACME_AUTHZ name=b.test status=valid type=tls-alpn-01' "$PX_LOG" && ok "b.test valid by tls-alpn-01" || fail "b.test authz"
 check "Pebble: authorizations valid by completed challenge" test "$(grep -c 'set VALID by completed challenge' "$PB_LOG")" -ge 2
 pebble_root || fail "Pebble root fetched"
