@@ -24,6 +24,7 @@
 #include "acceptor.h"
 #include "conns.h"
 #include "log.h"
+#include "threads.h"
 
 /* Out of descriptors: try again after this long, or when one frees. */
 #define PAUSE_MS 250
@@ -230,7 +231,7 @@ int acceptor_start(int listen_fd, acceptor_add_fn add, void *ud,
 	 * close, and kick it, at once. */
 	*out = a;
 	if (a->wake_fd < 0 ||
-	    pthread_create(&a->thread, NULL, acceptor_main, a) != 0) {
+	    thread_start(&a->thread, acceptor_main, a) != 0) {
 		*out = NULL;
 		a->started = 0;
 		acceptor_free(a);

@@ -37,6 +37,7 @@
 #include "ap_autoconf.h"
 #include "jws.h"
 #include "log.h"
+#include "threads.h"
 
 #define BACKOFF_BASE_MS 30000L		  /* 30 s */
 #define BACKOFF_MAX_MS (6L * 3600 * 1000) /* 6 h */
@@ -1121,7 +1122,7 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 		goto fail;
 	}
 	load_cache(a);
-	if (pthread_create(&a->thread, NULL, acme_main, a) != 0) {
+	if (thread_start(&a->thread, acme_main, a) != 0) {
 		snprintf(err, errsz, "cannot start the ACME thread");
 		goto fail;
 	}

@@ -23,16 +23,27 @@ extern "C" {
 #define ALKPROXY_EXPORT
 #endif
 
+/** This header's version, X.Y.Z as 0xXXYYZZ (compare with
+ * alkproxy_version_num() for the library actually loaded). */
+#define ALKPROXY_VERSION_MAJOR 0
+#define ALKPROXY_VERSION_MINOR 2
+#define ALKPROXY_VERSION_PATCH 0
+#define ALKPROXY_VERSION_NUM                                                   \
+	((ALKPROXY_VERSION_MAJOR << 16) | (ALKPROXY_VERSION_MINOR << 8) |      \
+	 ALKPROXY_VERSION_PATCH)
+
 /** Error codes. Numbers are stable; new codes are only appended. */
 enum alkproxy_err {
 	ALKPROXY_OK = 0,
 	ALKPROXY_EINVAL = 1,  /**< bad argument */
-	ALKPROXY_ECONFIG = 2, /**< the configuration is invalid */
+	ALKPROXY_ECONFIG = 2, /**< the configuration is invalid, or a file or
+				   directory it names is unusable (e.g. the
+				   ACME cache directory at start) */
 	ALKPROXY_ENOMEM = 3,  /**< out of memory */
 	ALKPROXY_ELISTEN = 4, /**< cannot bind or listen */
-	ALKPROXY_ETLS = 5,    /**< certificates could not be loaded */
+	ALKPROXY_ETLS = 5,    /**< certificates or the TLS setup failed */
 	ALKPROXY_ESTATE = 6,  /**< call not valid in the handle's state */
-	ALKPROXY_ESYSTEM = 7  /**< a system call or thread start failed */
+	ALKPROXY_ESYSTEM = 7  /**< a thread or another system resource */
 };
 
 /** Opaque proxy instance. */
@@ -78,6 +89,8 @@ ALKPROXY_EXPORT const char *alkproxy_strerror(int err);
 
 /** Version string "X.Y.Z (revision)"; static, never freed. */
 ALKPROXY_EXPORT const char *alkproxy_version(void);
+/** The loaded library's version as ALKPROXY_VERSION_NUM encodes it. */
+ALKPROXY_EXPORT unsigned long alkproxy_version_num(void);
 
 /**
  * Parse and validate a configuration file, including the certificate and
@@ -92,8 +105,19 @@ ALKPROXY_EXPORT int alkproxy_validate_file(const char *path,
  * Create a proxy from a configuration file (or, for _string, from an INI
  * text in memory; name is used in diagnostics). Loads certificates but
  * binds nothing. On success *out owns a new handle, to be released with
- * alkproxy_free(). On failure *out is NULL and diag was called for every
- * problem found. The strings are copied; the caller keeps ownership.
+ * alkproxy_free(). On failure *out is NULL, diag was called for every
+ * problem found and the code says what failed (ECONFIG, ETLS, ENOMEM,
+ * ESYSTEM). The strings are copied; the caller keeps ownership. diag and
+ * ud are kept: alkproxy_start() reports its errors through them too, so
+ * ud must stay valid until alkproxy_free() (or pass NULL).
+ *
+ * A handle's states: created → running (alkproxy_start) → stopped
+ * (alkproxy_stop, alkproxy_shutdown, or a failed start) → running again
+ * (alkproxy_start). A call not valid in the current state returns
+ * ALKPROXY_ESTATE and changes nothing. Every thread the library starts
+ * has all signals blocked (signals stay with the program), and the
+ * library writes nothing to stderr; its log goes to stdout unless a log
+ * callback or a log file is set.
  */
 ALKPROXY_EXPORT int alkproxy_create_file(alkproxy **out, const char *path,
 					 alkproxy_diag_cb diag, void *ud);
@@ -103,7 +127,12 @@ ALKPROXY_EXPORT int alkproxy_create_string(alkproxy **out, const char *ini,
 
 /**
  * Bind the listeners and start the worker and upstream threads. Returns
- * when the proxy is serving. Calling it twice gives ALKPROXY_ESTATE.
+ * when the proxy is serving. Valid when created or stopped (a stopped
+ * handle starts again with its current configuration); when running it
+ * gives ALKPROXY_ESTATE. On failure nothing keeps running, the handle is
+ * stopped, a STARTUP_FAILED event is logged, the create call's diag gets
+ * "start: reason", and the code says what failed (ELISTEN, ECONFIG,
+ * ESYSTEM, ENOMEM).
  */
 ALKPROXY_EXPORT int alkproxy_start(alkproxy *p);
 
@@ -132,7 +161,8 @@ ALKPROXY_EXPORT int alkproxy_reload_string(alkproxy *p, const char *ini,
  * Graceful shutdown: stop accepting, let requests in flight finish for up
  * to timeout_secs (negative: the configured shutdown_timeout_secs), close
  * idle keep-alive connections, abort what is left, join every thread.
- * Returns ALKPROXY_OK; afterwards only alkproxy_free() is useful.
+ * Returns ALKPROXY_OK and the handle is stopped (alkproxy_start() may
+ * run it again); ALKPROXY_ESTATE when it is not running.
  */
 ALKPROXY_EXPORT int alkproxy_shutdown(alkproxy *p, int timeout_secs);
 
@@ -153,7 +183,8 @@ ALKPROXY_EXPORT int alkproxy_reopen_logs(alkproxy *p);
 
 /**
  * Stop at once: transfers in flight are aborted, threads are joined
- * (alkproxy_shutdown(p, 0)). Safe to call on a handle never started.
+ * (alkproxy_shutdown(p, 0)). ALKPROXY_ESTATE (and nothing done) when the
+ * handle is not running.
  */
 ALKPROXY_EXPORT int alkproxy_stop(alkproxy *p);
 

@@ -19,10 +19,30 @@
 
 #include "ap_autoconf.h"
 
+/* A handle's life: created → running ⇄ stopped (alkproxy.h). Calls not
+ * valid in the current state return ALKPROXY_ESTATE and change nothing. */
+enum handle_state { HANDLE_CREATED, HANDLE_RUNNING, HANDLE_STOPPED };
+
 struct alkproxy {
 	struct server *srv;
-	int started;
+	enum handle_state state;
+	/* the create call's diag callback, kept for alkproxy_start */
+	alkproxy_diag_cb diag;
+	void *diag_ud;
 };
+
+/* The public code for what server_create/server_start ran into. */
+static int map_server_err(int rc)
+{
+	switch (rc) {
+	case SERVER_OK: return ALKPROXY_OK;
+	case SERVER_ENOMEM: return ALKPROXY_ENOMEM;
+	case SERVER_ETLS: return ALKPROXY_ETLS;
+	case SERVER_ELISTEN: return ALKPROXY_ELISTEN;
+	case SERVER_ECONFIG: return ALKPROXY_ECONFIG;
+	default: return ALKPROXY_ESYSTEM;
+	}
+}
 
 static alkproxy_log_cb user_log_cb;
 static void *user_log_ud;
@@ -89,6 +109,11 @@ const char *alkproxy_strerror(int err)
 const char *alkproxy_version(void)
 {
 	return PACKAGE_VERSION " (" SOURCE_REVISION ")";
+}
+
+unsigned long alkproxy_version_num(void)
+{
+	return ALKPROXY_VERSION_NUM;
 }
 
 static void diag_fwd(void *ud, int is_error, const char *file, unsigned line,
@@ -166,6 +191,7 @@ static int create(alkproxy **out, struct config *cfg, struct diag_ctx *d)
 {
 	alkproxy *p;
 	char err[512];
+	int rc;
 
 	if (check_nofile(cfg, d) != 0) {
 		config_free(cfg);
@@ -188,12 +214,16 @@ static int create(alkproxy **out, struct config *cfg, struct diag_ctx *d)
 		free(p);
 		return ALKPROXY_ECONFIG;
 	}
-	if (server_create(cfg, &p->srv, err, sizeof(err)) != 0) {
+	rc = server_create(cfg, &p->srv, err, sizeof(err));
+	if (rc != SERVER_OK) {
 		if (d->cb != NULL)
 			d->cb(d->ud, 1, err);
 		free(p);
-		return ALKPROXY_ETLS;
+		return map_server_err(rc);
 	}
+	p->state = HANDLE_CREATED;
+	p->diag = d->cb;
+	p->diag_ud = d->ud;
 	*out = p;
 	return ALKPROXY_OK;
 }
@@ -302,35 +332,48 @@ int alkproxy_shutdown(alkproxy *p, int timeout_secs)
 {
 	if (p == NULL)
 		return ALKPROXY_EINVAL;
+	if (p->state != HANDLE_RUNNING)
+		return ALKPROXY_ESTATE;
 	server_shutdown(p->srv, timeout_secs);
-	p->started = 0;
+	p->state = HANDLE_STOPPED;
 	return ALKPROXY_OK;
 }
 
 int alkproxy_start(alkproxy *p)
 {
-	char err[512];
+	char err[512], msg[600];
+	int rc;
 
 	if (p == NULL)
 		return ALKPROXY_EINVAL;
-	if (p->started)
+	if (p->state == HANDLE_RUNNING)
 		return ALKPROXY_ESTATE;
-	if (server_start(p->srv, err, sizeof(err)) != 0) {
+	rc = server_start(p->srv, err, sizeof(err));
+	if (rc != SERVER_OK) {
 		log_event(LOG_LEVEL_ERROR, "STARTUP_FAILED", "error", err, LOG_END);
-		return ALKPROXY_ELISTEN;
+		if (p->diag != NULL) {
+			snprintf(msg, sizeof(msg), "start: %s", err);
+			p->diag(p->diag_ud, 1, msg);
+		}
+		p->state = HANDLE_STOPPED;
+		return map_server_err(rc);
 	}
-	p->started = 1;
+	p->state = HANDLE_RUNNING;
 	return ALKPROXY_OK;
 }
 
 unsigned alkproxy_https_port(const alkproxy *p)
 {
-	return p != NULL && p->started ? server_https_port(p->srv) : 0;
+	return p != NULL && p->state == HANDLE_RUNNING
+		       ? server_https_port(p->srv)
+		       : 0;
 }
 
 unsigned alkproxy_http_port(const alkproxy *p)
 {
-	return p != NULL && p->started ? server_http_port(p->srv) : 0;
+	return p != NULL && p->state == HANDLE_RUNNING
+		       ? server_http_port(p->srv)
+		       : 0;
 }
 
 int alkproxy_reopen_logs(alkproxy *p)
@@ -343,8 +386,10 @@ int alkproxy_stop(alkproxy *p)
 {
 	if (p == NULL)
 		return ALKPROXY_EINVAL;
+	if (p->state != HANDLE_RUNNING)
+		return ALKPROXY_ESTATE;
 	server_stop(p->srv);
-	p->started = 0;
+	p->state = HANDLE_STOPPED;
 	return ALKPROXY_OK;
 }
 

@@ -12,6 +12,7 @@
 
 #include "certwatch.h"
 #include "log.h"
+#include "threads.h"
 
 #define CHECK_INTERVAL_MS (3600L * 1000)
 
@@ -83,7 +84,7 @@ int certwatch_start(struct tls_store *store, struct certwatch **out)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	if (pthread_create(&w->thread, NULL, certwatch_main, w) != 0) {
+	if (thread_start(&w->thread, certwatch_main, w) != 0) {
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);
 		free(w);

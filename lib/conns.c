@@ -133,6 +133,12 @@ void conns_close(struct conns *c)
 		atomic_store(&c->closed, 1);
 }
 
+void conns_reopen(struct conns *c)
+{
+	if (c != NULL)
+		atomic_store(&c->closed, 0);
+}
+
 unsigned conns_open(const struct conns *c)
 {
 	return atomic_load(&c->open);

@@ -45,6 +45,8 @@ void conns_set_per_ip(struct conns *c, unsigned per_ip);
 unsigned conns_per_ip(const struct conns *c);
 /* From now on every conns_admit() refuses, silently (shutdown). */
 void conns_close(struct conns *c);
+/* Admit again (a server started again after a stop). */
+void conns_reopen(struct conns *c);
 
 /* Admit one new connection from peer: returns 1 and counts it, or 0 (over
  * the per-address cap, over the total, or closed) and logs the refusal

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "snapshot.h"
+#include "threads.h"
 
 #define CHALLENGE_PREFIX "/.well-known/acme-challenge/"
 #define HTTPD80_MEMORY (16 * 1024)
@@ -277,6 +278,7 @@ int httpd80_start(const struct config *cfg, struct listener *l,
 	socklen_t sslen;
 	struct httpd80 *h;
 	unsigned flags;
+	sigset_t mask;
 	char addr[80];
 	int v6, lfd;
 
@@ -312,6 +314,8 @@ int httpd80_start(const struct config *cfg, struct listener *l,
 		MHD_USE_NO_LISTEN_SOCKET;
 	if (v6)
 		flags |= MHD_USE_IPv6;
+	/* libmicrohttpd's internal thread inherits our mask: all blocked */
+	threads_block(&mask);
 	h->d = MHD_start_daemon(
 		flags, 0, listener_accept_policy, l, handle, h,
 		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "http",
@@ -323,6 +327,7 @@ int httpd80_start(const struct config *cfg, struct listener *l,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 		MHD_OPTION_NOTIFY_CONNECTION, listener_notify_connection, l,
 		LISTENER_MHD_DISCIPLINE, MHD_OPTION_END);
+	threads_unblock(&mask);
 	h->port = acceptor_port(lfd);
 	if (h->d == NULL ||
 	    acceptor_start(lfd, acceptor_add_mhd, h->d, "http", l->conns,

@@ -22,6 +22,7 @@
 #include "snapshot.h"
 #include "tls.h"
 #include "worker.h"
+#include "threads.h"
 
 struct conn_table {
 	const struct config *cfg;
@@ -80,6 +81,11 @@ void conn_table_free(struct conn_table *tab)
 void conn_table_set_stopping(struct conn_table *tab)
 {
 	atomic_store(&tab->stopping, 1);
+}
+
+void conn_table_clear_stopping(struct conn_table *tab)
+{
+	atomic_store(&tab->stopping, 0);
 }
 
 int conn_table_in_flight(const struct conn_table *tab)
@@ -375,7 +381,7 @@ static void *reaper_main(void *arg)
 int conn_table_start(struct conn_table *tab)
 {
 	tab->reaper_stop = 0;
-	if (pthread_create(&tab->reaper, NULL, reaper_main, tab) != 0)
+	if (thread_start(&tab->reaper, reaper_main, tab) != 0)
 		return -1;
 	tab->reaper_running = 1;
 	return 0;

@@ -63,6 +63,8 @@ int conn_table_start(struct conn_table *tab);
 void conn_table_stop(struct conn_table *tab);
 /* From now on: new connections refused, responses say Connection: close. */
 void conn_table_set_stopping(struct conn_table *tab);
+/* Undo it: a server started again after a stop. */
+void conn_table_clear_stopping(struct conn_table *tab);
 /* Shutdown: connections with no request in progress (idle keep-alive
  * ones, handshakes that never sent a request) are shut down now. */
 void conn_table_close_idle(struct conn_table *tab);

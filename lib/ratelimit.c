@@ -34,6 +34,7 @@
 #include "addrkey.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "threads.h"
 
 #define RL_STRIPE_BITS 6
 #define RL_STRIPES (1u << RL_STRIPE_BITS)
@@ -461,7 +462,6 @@ ratelimit_housekeeper_start(struct ratelimit *rl,
 {
 	struct ratelimit_housekeeper *hk;
 	pthread_condattr_t ca;
-	sigset_t all, old;
 	int rc;
 
 	hk = calloc(1, sizeof(*hk));
@@ -475,12 +475,8 @@ ratelimit_housekeeper_start(struct ratelimit *rl,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&hk->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	/* Signals belong to the main thread (signalfd): the new thread
-	 * inherits a mask with everything blocked. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&hk->thread, NULL, hk_main, hk);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Signals belong to the program (threads.h). */
+	rc = thread_start(&hk->thread, hk_main, hk);
 	if (rc != 0) {
 		pthread_cond_destroy(&hk->cv);
 		pthread_mutex_destroy(&hk->mu);

@@ -131,13 +131,14 @@ int server_create(struct config *cfg, struct server **out, char *err,
 	struct server *srv;
 	struct tls_bundle *b = NULL;
 	struct snapshot *s;
+	int rc = SERVER_ENOMEM;
 
 	*out = NULL;
 	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL) {
 		config_free(cfg);
 		snprintf(err, errsz, "out of memory");
-		return -1;
+		return SERVER_ENOMEM;
 	}
 	snapshot_cell_init(&srv->snap, NULL);
 	srv->cfg = cfg;
@@ -162,6 +163,7 @@ int server_create(struct config *cfg, struct server **out, char *err,
 	}
 	if (cfg->session_tickets && tls_store_enable_tickets(srv->tls) != 0) {
 		snprintf(err, errsz, "cannot make the TLS session ticket key");
+		rc = SERVER_ETLS;
 		goto fail;
 	}
 	srv->rl = ratelimit_new(RATELIMIT_DEFAULT_MAX_ENTRIES);
@@ -181,15 +183,17 @@ int server_create(struct config *cfg, struct server **out, char *err,
 	conns_set_per_ip(srv->https_l.conns, cfg->max_connections_per_ip);
 	conns_set_per_ip(srv->http_l.conns, cfg->max_connections_per_ip);
 	if (cfg->tls_mode == CONFIG_TLS_MANUAL) {
-		if (tls_bundle_load(cfg, &b, err, errsz) != 0)
+		if (tls_bundle_load(cfg, &b, err, errsz) != 0) {
+			rc = SERVER_ETLS;
 			goto fail;
+		}
 		tls_store_set(srv->tls, b);
 	}
 	*out = srv;
 	return 0;
 fail:
 	server_free(srv);
-	return -1;
+	return rc;
 }
 
 /* ---- plain HTTP listener and ACME client (issue 3) ---- */
@@ -203,17 +207,19 @@ static int acme_http_start(struct server *srv, char *err, size_t errsz)
 	if (cfg->http_port != 0 &&
 	    httpd80_start(cfg, &srv->http_l, srv->challenges, srv->https_port,
 			  &srv->http, err, errsz) != 0)
-		return -1;
+		return SERVER_ELISTEN;
+	/* what stops the ACME client at start is its cache directory or
+	 * key file */
 	if (cfg->tls_mode == CONFIG_TLS_ACME &&
 	    acme_start(cfg, srv->tls, srv->challenges, &srv->acme, err,
 		       errsz) != 0)
-		return -1;
+		return SERVER_ECONFIG;
 	/* manual certificates: CERT_EXPIRY (the ACME thread does it in
 	 * acme mode) */
 	if (cfg->tls_mode == CONFIG_TLS_MANUAL &&
 	    certwatch_start(srv->tls, &srv->certwatch) != 0) {
 		snprintf(err, errsz, "cannot start the certificate watch");
-		return -1;
+		return SERVER_ESYSTEM;
 	}
 	return 0;
 }
@@ -276,9 +282,11 @@ static int https_worker_start(struct server *srv, unsigned i, unsigned flags)
 	srv->ctx[i].l = &srv->https_l;
 	srv->ctx[i].up = srv->ups[i];
 	srv->ctx[i].w = srv->workers[i];
+	/* the logger first: an option before it would report to stderr */
 	srv->https_d[i] = MHD_start_daemon(
 		flags, 0, listener_accept_policy, &srv->https_l, proxy_access,
-		&srv->ctx[i], MHD_OPTION_CONNECTION_LIMIT,
+		&srv->ctx[i], MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "https",
+		MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections + 16,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_secs,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
@@ -286,7 +294,6 @@ static int https_worker_start(struct server *srv, unsigned i, unsigned flags)
 		MHD_OPTION_HTTPS_CERT_CALLBACK, tls_cert_callback,
 		MHD_OPTION_URI_LOG_CALLBACK, proxy_uri_log, &srv->ctx[i],
 		MHD_OPTION_NOTIFY_COMPLETED, proxy_completed, &srv->ctx[i],
-		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, "https",
 		LISTENER_MHD_DISCIPLINE, MHD_OPTION_NOTIFY_CONNECTION,
 		listener_notify_connection, &srv->https_l, MHD_OPTION_END);
 	if (srv->https_d[i] == NULL ||
@@ -302,13 +309,17 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	unsigned flags, i;
 	char portbuf[64];
 	socklen_t sslen;
-	int v6, lfd, ok;
+	int v6, lfd, ok, rc;
 
+	/* a server stopped before starts again from a clean slate */
+	conn_table_clear_stopping(srv->table);
+	conns_reopen(srv->https_l.conns);
+	conns_reopen(srv->http_l.conns);
 	if (acceptor_parse_addr(cfg->bind_addr, cfg->https_port, &ss, &sslen,
 				&v6) != 0) {
 		snprintf(err, errsz, "bind_addr %s is not an IP address",
 			 cfg->bind_addr);
-		return -1;
+		return SERVER_ECONFIG;
 	}
 	{
 		char w[16], n[16];
@@ -325,7 +336,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	if (lfd < 0) {
 		snprintf(err, errsz, "cannot listen on %s port %u: %s",
 			 cfg->bind_addr, cfg->https_port, strerror(errno));
-		return -1;
+		return SERVER_ELISTEN;
 	}
 	/* Our acceptor owns the listening socket (see acceptor.c) and hands
 	 * each connection to a worker, which adds it to its own daemon
@@ -352,7 +363,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		if (!ok)
 			close(lfd);
 		https_free(srv);
-		return -1;
+		return SERVER_ESYSTEM;
 	}
 	srv->running = 1;
 	tls_store_register(srv->tls, srv->https_port);
@@ -360,15 +371,16 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		 cfg->bind_addr, srv->https_port);
 	log_event(LOG_LEVEL_INFO, "LISTENING", "proto", "https", "addr",
 		  portbuf, LOG_END);
-	if (acme_http_start(srv, err, errsz) != 0) {
+	rc = acme_http_start(srv, err, errsz);
+	if (rc != 0) {
 		server_stop(srv);
-		return -1;
+		return rc;
 	}
 	srv->rl_hk = ratelimit_housekeeper_start(srv->rl, rl_settings, srv);
 	if (srv->rl_hk == NULL || conn_table_start(srv->table) != 0) {
 		snprintf(err, errsz, "cannot start the housekeeping threads");
 		server_stop(srv);
-		return -1;
+		return SERVER_ESYSTEM;
 	}
 	return 0;
 }

@@ -13,10 +13,23 @@
 
 struct server;
 
-/* Takes ownership of cfg (also on failure). */
+/* What a failed server_create or server_start ran into (api.c maps these
+ * to the public ALKPROXY_E* codes); 0 is success. */
+enum server_err {
+	SERVER_OK = 0,
+	SERVER_ENOMEM = -1,  /* out of memory */
+	SERVER_ETLS = -2,    /* certificates or the TLS setup */
+	SERVER_ELISTEN = -3, /* a listening socket */
+	SERVER_ESYSTEM = -4, /* a thread or another system resource */
+	SERVER_ECONFIG = -5  /* the config (e.g. acme_cache_dir unusable) */
+};
+
+/* Takes ownership of cfg (also on failure). Returns 0 or a server_err
+ * with a message in err. */
 int server_create(struct config *cfg, struct server **out, char *err,
 		  size_t errsz);
-/* Bind and start serving. Logs LISTENING with the bound address. */
+/* Bind and start serving (also again after server_stop). Logs LISTENING
+ * with the bound address. Returns 0 or a server_err with err set. */
 int server_start(struct server *srv, char *err, size_t errsz);
 /* Bound HTTPS port (after start). */
 unsigned server_https_port(const struct server *srv);

@@ -214,10 +214,17 @@ struct tls_store *tls_store_new(void)
 
 void tls_store_register(struct tls_store *s, unsigned local_port)
 {
+	struct tls_store *t;
+
 	pthread_mutex_lock(&registry_mu);
 	s->port = local_port;
-	s->next = registry;
-	registry = s;
+	/* once: a restarted server registers its store again */
+	for (t = registry; t != NULL && t != s; t = t->next)
+		;
+	if (t == NULL) {
+		s->next = registry;
+		registry = s;
+	}
 	pthread_mutex_unlock(&registry_mu);
 }
 

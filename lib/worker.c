@@ -31,6 +31,7 @@
 
 #include "conns.h"
 #include "worker.h"
+#include "threads.h"
 
 #define MAX_EVENTS 128
 #define PARK_CHUNK 4096u
@@ -366,11 +367,8 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct epoll_event evs[MAX_EVENTS];
 	unsigned zero_runs = 0;
-	sigset_t all;
 
-	/* Signals belong to the embedding program's threads. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* started by thread_start: signals blocked (threads.h) */
 	self = w;
 	while (!atomic_load(&w->stop)) {
 		MHD_UNSIGNED_LONG_LONG t = 0;
@@ -504,7 +502,7 @@ int worker_run(struct worker *w, struct MHD_Daemon *d)
 	ev.events = EPOLLIN;
 	ev.data.ptr = &w->mhd_tag;
 	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, di->epoll_fd, &ev) != 0 ||
-	    pthread_create(&w->thread, NULL, worker_main, w) != 0)
+	    thread_start(&w->thread, worker_main, w) != 0)
 		return -1;
 	w->started = 1;
 	return 0;

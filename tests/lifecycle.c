@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * lifecycle: what an embedding program may rely on (issue 18, item 1),
+ * through the public API only (t_lifecycle.sh runs it):
+ *  - states: created -> running -> stopped -> running again; a call not
+ *    valid in the state gives ALKPROXY_ESTATE and changes nothing; a
+ *    restarted handle serves (it used to accept and fail every request);
+ *  - error codes say what failed (a taken port: ALKPROXY_ELISTEN) and a
+ *    start error reaches the create call's diag callback;
+ *  - every library thread has the signals blocked, although the calling
+ *    thread has none blocked;
+ *  - version: the header's number and the library's agree.
+ * Usage: lifecycle CONFIG CA_CERT (the config's https_port must be 0). It
+ * sets a log callback, so nothing goes to stdout; stderr must stay empty
+ * (the shell test checks). Prints "ok: …"/"FAIL: …" lines; exit 1 on a
+ * failure.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "alkproxy.h"
+
+static int fails;
+static char last_diag[1024];
+
+#define CHECK(desc, cond)                                                      \
+	do {                                                                   \
+		if (cond)                                                      \
+			printf("ok: %s\n", desc);                              \
+		else {                                                         \
+			printf("FAIL: %s (line %d)\n", desc, __LINE__);        \
+			fails++;                                               \
+		}                                                              \
+	} while (0)
+
+static void diag(void *ud, int is_error, const char *msg)
+{
+	(void)ud;
+	(void)is_error;
+	snprintf(last_diag, sizeof(last_diag), "%s", msg);
+}
+
+static void quiet_log(void *ud, enum alkproxy_log_level level,
+		      const char *event, const char *fields, const char *line)
+{
+	(void)ud;
+	(void)level;
+	(void)event;
+	(void)fields;
+	(void)line;
+}
+
+static size_t sink(char *p, size_t s, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return s * n;
+}
+
+/* GET https://a.test:port/health; the status, or 0. */
+static long health(unsigned port, const char *ca)
+{
+	CURL *c = curl_easy_init();
+	char url[128], res[128];
+	struct curl_slist *r;
+	long code = 0;
+
+	snprintf(url, sizeof(url), "https://a.test:%u/health", port);
+	snprintf(res, sizeof(res), "a.test:%u:127.0.0.1", port);
+	r = curl_slist_append(NULL, res);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_RESOLVE, r);
+	curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(r);
+	return code;
+}
+
+/* Threads of this process other than the calling one whose blocked mask
+ * lacks SIGTERM, SIGINT, SIGHUP or SIGUSR1; -1 if /proc cannot be read.
+ * *n gets the number of other threads looked at. */
+static int unblocked_threads(int *n)
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int bad = 0;
+	pid_t self = getpid();
+
+	*n = 0;
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], line[256];
+		unsigned long long blk = 0;
+		FILE *f;
+		size_t i;
+
+		if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue; /* ended meanwhile */
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (strncmp(line, "SigBlk:", 7) == 0)
+				blk = strtoull(line + 7, NULL, 16);
+		fclose(f);
+		(*n)++;
+		for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			if (!(blk & (1ULL << (sigs[i] - 1)))) {
+				bad++;
+				break;
+			}
+	}
+	closedir(d);
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	alkproxy *p = NULL, *q = NULL;
+	sigset_t none;
+	unsigned port1, port2;
+	int rc, n, bad;
+	char ini[4096], v[32];
+	FILE *f;
+	size_t len;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: lifecycle CONFIG CA_CERT\n");
+		return 2;
+	}
+	/* The program's own thread: nothing blocked. */
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	alkproxy_set_log_callback(quiet_log, NULL);
+
+	snprintf(v, sizeof(v), "%d.%d.%d", ALKPROXY_VERSION_MAJOR,
+		 ALKPROXY_VERSION_MINOR, ALKPROXY_VERSION_PATCH);
+	CHECK("version: header number = library number",
+	      alkproxy_version_num() == (unsigned long)ALKPROXY_VERSION_NUM);
+	CHECK("version: the string starts with the header's X.Y.Z",
+	      strncmp(alkproxy_version(), v, strlen(v)) == 0 &&
+		      alkproxy_version()[strlen(v)] == ' ');
+
+	rc = alkproxy_create_file(&p, argv[1], diag, NULL);
+	CHECK("create", rc == ALKPROXY_OK && p != NULL);
+	if (p == NULL)
+		return 1;
+	CHECK("stop before start: ESTATE", alkproxy_stop(p) == ALKPROXY_ESTATE);
+	CHECK("shutdown before start: ESTATE",
+	      alkproxy_shutdown(p, 0) == ALKPROXY_ESTATE);
+	CHECK("no port before start", alkproxy_https_port(p) == 0);
+	CHECK("start", alkproxy_start(p) == ALKPROXY_OK);
+	port1 = alkproxy_https_port(p);
+	CHECK("serves after start", port1 != 0 && health(port1, argv[2]) == 200);
+	CHECK("start while running: ESTATE",
+	      alkproxy_start(p) == ALKPROXY_ESTATE);
+	bad = unblocked_threads(&n);
+	printf("# %d library threads\n", n);
+	CHECK("every library thread blocks the signals", n >= 3 && bad == 0);
+	CHECK("stop", alkproxy_stop(p) == ALKPROXY_OK);
+	CHECK("stop again: ESTATE", alkproxy_stop(p) == ALKPROXY_ESTATE);
+	CHECK("no port when stopped", alkproxy_https_port(p) == 0);
+	CHECK("start again after stop", alkproxy_start(p) == ALKPROXY_OK);
+	port2 = alkproxy_https_port(p);
+	CHECK("serves after the restart",
+	      port2 != 0 && health(port2, argv[2]) == 200);
+	CHECK("restart's threads block the signals too",
+	      unblocked_threads(&n) == 0);
+
+	/* A second handle on the port the first holds: ELISTEN, and the
+	 * reason reaches the create call's diag callback. */
+	f = fopen(argv[1], "r");
+	len = f != NULL ? fread(ini, 1, sizeof(ini) - 1, f) : 0;
+	if (f != NULL)
+		fclose(f);
+	ini[len] = '\0';
+	{
+		char *at = strstr(ini, "https_port = 0\n"), fixed[4096];
+
+		if (at != NULL) {
+			snprintf(fixed, sizeof(fixed), "%.*shttps_port = %u\n%s",
+				 (int)(at - ini), ini, port2,
+				 at + strlen("https_port = 0\n"));
+			rc = alkproxy_create_string(&q, fixed, "second.ini",
+						    diag, NULL);
+			CHECK("second handle created", rc == ALKPROXY_OK);
+			last_diag[0] = '\0';
+			rc = q != NULL ? alkproxy_start(q) : -1;
+			CHECK("taken port: ELISTEN", rc == ALKPROXY_ELISTEN);
+			CHECK("the start error reaches diag",
+			      strncmp(last_diag, "start: cannot listen", 20) == 0);
+			printf("# diag: %s\n", last_diag);
+			CHECK("failed start leaves the handle stopped",
+			      q != NULL && alkproxy_stop(q) == ALKPROXY_ESTATE);
+			alkproxy_free(q);
+		} else
+			CHECK("config has https_port = 0", 0);
+	}
+	CHECK("the first handle still serves",
+	      health(port2, argv[2]) == 200);
+	CHECK("shutdown", alkproxy_shutdown(p, 1) == ALKPROXY_OK);
+	CHECK("shutdown again: ESTATE",
+	      alkproxy_shutdown(p, 1) == ALKPROXY_ESTATE);
+	alkproxy_free(p);
+	curl_global_cleanup();
+	return fails ? 1 : 0;
+}
