@@ -12,6 +12,7 @@
 #define ALKPROXY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -187,6 +188,58 @@ ALKPROXY_EXPORT int alkproxy_reopen_logs(alkproxy *p);
  * handle is not running.
  */
 ALKPROXY_EXPORT int alkproxy_stop(alkproxy *p);
+
+/**
+ * Counters of a handle since its creation (they survive a restart).
+ * Requests are those of the HTTPS listener that reached the REQUEST log
+ * line (the proxy's own answers too: /health, 404, 429, 502…).
+ */
+struct alkproxy_stats {
+	uint64_t requests;	/**< completed requests */
+	uint64_t responses[6];	/**< [1]..[5]: by status class 1xx..5xx */
+	uint64_t bytes_in;	/**< request body bytes received */
+	uint64_t bytes_out;	/**< response body bytes relayed from upstreams */
+	uint64_t rate_limited;	/**< requests refused by the rate limiter (429) */
+	uint64_t upstream_errors; /**< 502/504 answered for an upstream */
+	uint64_t connections_refused; /**< by max_connections(_per_ip), both listeners */
+	uint64_t connections_open;    /**< HTTPS connections open now */
+};
+
+/**
+ * Fill *out with the handle's counters; size is sizeof(*out) as the caller
+ * was compiled with (a larger struct of a newer header gets the fields
+ * this library knows, the rest zeroed). Lock-free (per-thread counters,
+ * read without stopping anyone); any thread; any state.
+ */
+ALKPROXY_EXPORT int alkproxy_stats(const alkproxy *p, struct alkproxy_stats *out,
+				   size_t size);
+
+/** One completed request (see alkproxy_set_request_callback). Strings are
+ * valid during the call only; path has no query string. */
+struct alkproxy_request {
+	int status;		/**< status sent (499: the client left first) */
+	const char *method;	/**< "-" when the request line never came */
+	const char *host;	/**< normalized Host, "-" if none */
+	const char *path;
+	const char *client_ip;
+	const char *site;	/**< the [site] it was routed to, or NULL */
+	const char *upstream;	/**< that site's upstream, or NULL */
+	const char *error;	/**< NULL, "client_abort", "timeout", "aborted" */
+	uint64_t bytes_in, bytes_out; /**< as in alkproxy_stats */
+	uint64_t duration_us;	/**< from the request line to the end */
+};
+typedef void (*alkproxy_request_cb)(void *ud, const struct alkproxy_request *r);
+
+/**
+ * Call cb for every completed request of this handle (the data of its
+ * REQUEST log line, typed). cb runs on the worker thread that served the
+ * request, concurrently for different requests: it must be thread-safe
+ * and quick, and must not call into the library. Set it while the handle
+ * is not running (else ALKPROXY_ESTATE); NULL removes it.
+ */
+ALKPROXY_EXPORT int alkproxy_set_request_callback(alkproxy *p,
+						  alkproxy_request_cb cb,
+						  void *ud);
 
 /** Stop if needed and free everything. NULL is accepted. */
 ALKPROXY_EXPORT void alkproxy_free(alkproxy *p);

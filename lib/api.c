@@ -29,6 +29,9 @@ struct alkproxy {
 	/* the create call's diag callback, kept for alkproxy_start */
 	alkproxy_diag_cb diag;
 	void *diag_ud;
+	/* the per-request callback (the server calls request_done) */
+	alkproxy_request_cb req_cb;
+	void *req_ud;
 };
 
 /* The public code for what server_create/server_start ran into. */
@@ -399,4 +402,62 @@ void alkproxy_free(alkproxy *p)
 		return;
 	server_free(p->srv);
 	free(p);
+}
+
+int alkproxy_stats(const alkproxy *p, struct alkproxy_stats *out, size_t size)
+{
+	struct alkproxy_stats st;
+	uint64_t c[STATS_COUNT];
+	unsigned open = 0, k;
+	uint64_t refused = 0;
+
+	if (p == NULL || out == NULL)
+		return ALKPROXY_EINVAL;
+	server_stats(p->srv, c, &open, &refused);
+	memset(&st, 0, sizeof(st));
+	st.requests = c[STATS_REQUESTS];
+	for (k = 0; k < 5; k++)
+		st.responses[k + 1] = c[STATS_STATUS_1XX + k];
+	st.bytes_in = c[STATS_BYTES_IN];
+	st.bytes_out = c[STATS_BYTES_OUT];
+	st.rate_limited = c[STATS_RATE_LIMITED];
+	st.upstream_errors = c[STATS_UPSTREAM_ERRORS];
+	st.connections_refused = refused;
+	st.connections_open = open;
+	memset(out, 0, size);
+	memcpy(out, &st, size < sizeof(st) ? size : sizeof(st));
+	return ALKPROXY_OK;
+}
+
+/* proxy.c's record as the public one. */
+static void request_done(void *ud, const struct proxy_request_info *r)
+{
+	const alkproxy *p = ud;
+	struct alkproxy_request q;
+
+	q.status = r->status;
+	q.method = r->method;
+	q.host = r->host;
+	q.path = r->path;
+	q.client_ip = r->client_ip;
+	q.site = r->site;
+	q.upstream = r->upstream;
+	q.error = r->error;
+	q.bytes_in = r->bytes_in;
+	q.bytes_out = r->bytes_out;
+	q.duration_us = r->duration_us;
+	p->req_cb(p->req_ud, &q);
+}
+
+int alkproxy_set_request_callback(alkproxy *p, alkproxy_request_cb cb,
+				  void *ud)
+{
+	if (p == NULL)
+		return ALKPROXY_EINVAL;
+	if (p->state == HANDLE_RUNNING)
+		return ALKPROXY_ESTATE;
+	p->req_cb = cb;
+	p->req_ud = ud;
+	server_set_request_hook(p->srv, cb != NULL ? request_done : NULL, p);
+	return ALKPROXY_OK;
 }

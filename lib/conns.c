@@ -51,6 +51,7 @@ struct conns {
 	atomic_uint per_ip;	 /* 0 = off */
 	atomic_uint open;
 	atomic_int closed;
+	_Atomic uint64_t refused; /* connections refused, since creation */
 	uint64_t seed[2];
 	pthread_mutex_t mu; /* heads, entries, logged, total_* */
 	struct conns_entry **heads;
@@ -90,6 +91,7 @@ struct conns *conns_new(const char *proto, unsigned max_total,
 	c->per_ip_ceiling = per_ip_ceiling != 0 ? per_ip_ceiling : UINT_MAX;
 	atomic_init(&c->per_ip, 0);
 	atomic_init(&c->open, 0);
+	atomic_init(&c->refused, 0);
 	atomic_init(&c->closed, 0);
 	addrkey_seed(c->seed);
 	pthread_mutex_init(&c->mu, NULL);
@@ -144,6 +146,11 @@ unsigned conns_open(const struct conns *c)
 	return atomic_load(&c->open);
 }
 
+uint64_t conns_refused(const struct conns *c)
+{
+	return atomic_load(&((struct conns *)(uintptr_t)c)->refused);
+}
+
 /* The chain slot of key's entry (caller holds mu). */
 static struct conns_entry **find(struct conns *c, const uint64_t key[2],
 				 uint64_t h)
@@ -183,6 +190,7 @@ static void log_refusal(struct conns *c, const struct sockaddr *peer,
 	unsigned long suppressed;
 	long now = mono_ms();
 
+	atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
 	pthread_mutex_lock(&c->mu);
 	if (per_ip) {
 		struct conns_logged *l = &c->logged[h % CONNS_LOG_SLOTS];

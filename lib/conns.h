@@ -22,6 +22,7 @@
 #ifndef AP_CONNS_H
 #define AP_CONNS_H
 
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define CONNS_LOG_EVERY_SECS 10
@@ -45,6 +46,8 @@ void conns_set_per_ip(struct conns *c, unsigned per_ip);
 unsigned conns_per_ip(const struct conns *c);
 /* From now on every conns_admit() refuses, silently (shutdown). */
 void conns_close(struct conns *c);
+/* Connections refused since creation (per address or total). */
+uint64_t conns_refused(const struct conns *c);
 /* Admit again (a server started again after a stop). */
 void conns_reopen(struct conns *c);
 

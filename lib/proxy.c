@@ -16,6 +16,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "ratelimit.h"
+#include "stats.h"
 #include "router.h"
 #include "snapshot.h"
 #include "upstream.h"
@@ -27,6 +28,11 @@
 static struct listener *listener_of(const struct xfer *x)
 {
 	return ((const struct proxy_ctx *)x->ctx)->l;
+}
+
+static struct stats_slot *stats_of(const struct xfer *x)
+{
+	return ((const struct proxy_ctx *)x->ctx)->st;
 }
 
 /* ---- the state machine's effects (xfer_ops) ---- */
@@ -361,6 +367,7 @@ static int rate_allowed(struct xfer *x, const struct config *cfg)
 	path[plen] = '\0';
 	ratelimit_log_refusal(ci != NULL ? ci->client_addr : NULL,
 			      x->client_ip, x->host, path, NULL);
+	stats_add(stats_of(x), STATS_RATE_LIMITED, 1);
 	return 0;
 }
 
@@ -568,6 +575,7 @@ static ssize_t content_reader(void *cls, uint64_t pos, char *buf, size_t max)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (n == XFER_PULL_ERROR)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
+	x->body_sent += (uint64_t)n;
 	return n; /* 0: suspended until bytes come */
 }
 
@@ -586,6 +594,7 @@ static const char *curl_error_text(CURLcode rc, long connect_us)
 static enum MHD_Result respond_upstream_error(struct xfer *x, CURLcode rc,
 					      long connect_us, int bad_head)
 {
+	stats_add(stats_of(x), STATS_UPSTREAM_ERRORS, 1);
 	const char *err = !bad_head ? curl_error_text(rc, connect_us)
 		: x->resp_bad != NULL ? x->resp_bad : "malformed response head";
 	int timeout = !bad_head && rc == CURLE_OPERATION_TIMEDOUT;
@@ -777,8 +786,11 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		     enum MHD_RequestTerminationCode toe)
 {
 	struct xfer *x = *con_cls;
+	struct proxy_ctx *ctx = cls;
+	struct stats_slot *st;
 	struct timespec now;
 	char status[16], dur[32], path[LOG_LINE_MAX / 2];
+	const char *error;
 	long ms;
 	size_t plen;
 
@@ -809,16 +821,40 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		plen = sizeof(path) - 1;
 	memcpy(path, x->target, plen);
 	path[plen] = '\0';
+	error = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL
+		: toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client_abort"
+		: toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
+							       : "aborted";
 	log_event(LOG_LEVEL_INFO, "REQUEST", "client_ip", x->client_ip, "host",
 		  x->host[0] ? x->host : "-", "method",
 		  x->state != XFER_NEW ? xfer_method(x) : "-", "path", path, "status",
 		  status, "upstream", x->site ? x->site->upstream : "-",
-		  "duration_ms", dur,
-		  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : "error",
-		  toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client_abort"
-		  : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
-		  : "aborted",
+		  "duration_ms", dur, error != NULL ? "error" : NULL, error,
 		  LOG_END);
-	listener_request_end(((struct proxy_ctx *)cls)->l, conn);
+	st = ctx->st;
+	stats_add(st, STATS_REQUESTS, 1);
+	if (x->resp_status >= 100 && x->resp_status < 600)
+		stats_add(st, STATS_STATUS_1XX + (x->resp_status / 100 - 1), 1);
+	stats_add(st, STATS_BYTES_IN, x->body_seen);
+	stats_add(st, STATS_BYTES_OUT, x->body_sent);
+	if (ctx->hooks != NULL && ctx->hooks->request_done != NULL) {
+		struct proxy_request_info ri;
+
+		ri.status = x->resp_status;
+		ri.method = x->state != XFER_NEW ? xfer_method(x) : "-";
+		ri.host = x->host[0] ? x->host : "-";
+		ri.path = path;
+		ri.client_ip = x->client_ip;
+		ri.site = x->site != NULL ? x->site->host : NULL;
+		ri.upstream = x->site != NULL ? x->site->upstream : NULL;
+		ri.error = error;
+		ri.bytes_in = x->body_seen;
+		ri.bytes_out = x->body_sent;
+		ri.duration_us =
+			(uint64_t)((now.tv_sec - x->t_start.tv_sec) * 1000000LL +
+				   (now.tv_nsec - x->t_start.tv_nsec) / 1000);
+		ctx->hooks->request_done(ctx->hooks->ud, &ri);
+	}
+	listener_request_end(ctx->l, conn);
 	xfer_put(x);
 }

@@ -15,18 +15,42 @@
 
 #include <microhttpd.h>
 
+#include <stdint.h>
+
 struct listener;
+struct stats_slot;
 struct upstream;
 struct worker;
+
+/* One completed request, as the REQUEST log line has it (strings valid
+ * during the call only; path without the query). */
+struct proxy_request_info {
+	int status;
+	const char *method, *host, *path, *client_ip;
+	const char *site;     /* the site's host, or NULL (no route) */
+	const char *upstream; /* the site's upstream, or NULL */
+	const char *error;    /* NULL, or client_abort / timeout / aborted */
+	uint64_t bytes_in, bytes_out, duration_us;
+};
+
+/* The embedding program's per-request callback (alkproxy.h), set while
+ * the server is not running; fn NULL = none. */
+struct proxy_hooks {
+	void (*request_done)(void *ud, const struct proxy_request_info *r);
+	void *ud;
+};
 
 /* What the request code of one worker needs, given once: the cls of the
  * worker daemon's request callbacks. Owned by the server. The listener
  * holds the config snapshot, the rate limiter and the connection table;
- * up and w are the worker's curl multi and loop. */
+ * up and w are the worker's curl multi and loop; st its counter slot,
+ * hooks the server's (read-only while running). */
 struct proxy_ctx {
 	struct listener *l;
 	struct upstream *up;
 	struct worker *w;
+	struct stats_slot *st;
+	const struct proxy_hooks *hooks;
 };
 
 /* libmicrohttpd callbacks, registered by server.c (cls = proxy_ctx). */

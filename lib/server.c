@@ -28,6 +28,7 @@
 #include "ratelimit.h"
 #include "server.h"
 #include "snapshot.h"
+#include "stats.h"
 #include "tls.h"
 #include "upstream.h"
 #include "worker.h"
@@ -67,6 +68,10 @@ struct server {
 	struct httpd80 *http;
 	struct acme *acme;
 	struct certwatch *certwatch; /* manual mode: CERT_EXPIRY checks */
+	/* request counters, one slot per worker (stats.h), kept across
+	 * restarts; the embedding program's per-request callback */
+	struct stats_slot *stats;
+	struct proxy_hooks hooks;
 	/* rate limiting (issue 4): the bucket table shared by the MHD
 	 * workers, and the thread that evicts idle buckets */
 	struct ratelimit *rl;
@@ -166,6 +171,7 @@ int server_create(struct config *cfg, struct server **out, char *err,
 		rc = SERVER_ETLS;
 		goto fail;
 	}
+	srv->stats = stats_new(cfg->workers);
 	srv->rl = ratelimit_new(RATELIMIT_DEFAULT_MAX_ENTRIES);
 	srv->table = conn_table_new(cfg);
 	listener_init(srv, &srv->https_l);
@@ -175,7 +181,7 @@ int server_create(struct config *cfg, struct server **out, char *err,
 	listener_init(srv, &srv->http_l);
 	srv->http_l.conns = conns_new("http", HTTPD80_MAX_CONNS,
 				      HTTPD80_MAX_CONNS_PER_IP);
-	if (srv->rl == NULL || srv->table == NULL ||
+	if (srv->rl == NULL || srv->table == NULL || srv->stats == NULL ||
 	    srv->https_l.conns == NULL || srv->http_l.conns == NULL) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
@@ -282,6 +288,8 @@ static int https_worker_start(struct server *srv, unsigned i, unsigned flags)
 	srv->ctx[i].l = &srv->https_l;
 	srv->ctx[i].up = srv->ups[i];
 	srv->ctx[i].w = srv->workers[i];
+	srv->ctx[i].st = &srv->stats[i];
+	srv->ctx[i].hooks = &srv->hooks;
 	/* the logger first: an option before it would report to stderr */
 	srv->https_d[i] = MHD_start_daemon(
 		flags, 0, listener_accept_policy, &srv->https_l, proxy_access,
@@ -424,6 +432,7 @@ void server_free(struct server *srv)
 	conns_free(srv->https_l.conns);
 	conns_free(srv->http_l.conns);
 	conn_table_free(srv->table);
+	stats_free(srv->stats);
 	free(srv);
 }
 
@@ -562,4 +571,24 @@ void server_shutdown(struct server *srv, int timeout_secs)
 			  "in_flight", n, LOG_END);
 	}
 	server_stop(srv);
+}
+
+/* ---- what the embedding program sees (api.c) ---- */
+
+void server_set_request_hook(struct server *srv,
+			     void (*fn)(void *ud,
+					const struct proxy_request_info *r),
+			     void *ud)
+{
+	srv->hooks.request_done = fn;
+	srv->hooks.ud = ud;
+}
+
+void server_stats(const struct server *srv, uint64_t counters[STATS_COUNT],
+		  unsigned *open, uint64_t *refused)
+{
+	stats_sum(srv->stats, srv->cfg->workers, counters);
+	*open = conns_open(srv->https_l.conns);
+	*refused = conns_refused(srv->https_l.conns) +
+		   conns_refused(srv->http_l.conns);
 }

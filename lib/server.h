@@ -9,7 +9,11 @@
 
 #include <stddef.h>
 
+#include <stdint.h>
+
 #include "config.h"
+#include "proxy.h"
+#include "stats.h"
 
 struct server;
 
@@ -50,5 +54,15 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
  * for up to timeout_secs (negative: the configured shutdown timeout),
  * then abort what remains and stop. Main thread. */
 void server_shutdown(struct server *srv, int timeout_secs);
+
+/* The per-request callback (fn NULL: none). Only while not running. */
+void server_set_request_hook(struct server *srv,
+			     void (*fn)(void *ud,
+					const struct proxy_request_info *r),
+			     void *ud);
+/* The request counters summed over the workers, the open HTTPS
+ * connections and the connections refused by the limits. Any thread. */
+void server_stats(const struct server *srv, uint64_t counters[STATS_COUNT],
+		  unsigned *open, uint64_t *refused);
 
 #endif

@@ -104,6 +104,7 @@ struct xfer {
 	int64_t body_size; /* -1 = chunked / unknown */
 	struct timespec t_start;
 	uint64_t body_seen; /* body bytes received from the client */
+	uint64_t body_sent; /* response body bytes relayed to the client */
 	int too_large;
 	int resp_status; /* status sent to the client, for REQUEST log */
 	unsigned deferred_status; /* proxy.c's answer for the next call */

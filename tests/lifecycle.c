@@ -9,14 +9,20 @@
  *    start error reaches the create call's diag callback;
  *  - every library thread has the signals blocked, although the calling
  *    thread has none blocked;
- *  - version: the header's number and the library's agree.
+ *  - version: the header's number and the library's agree;
+ *  - alkproxy_stats() and the per-request callback (issue 18, item 5)
+ *    count what was served: requests by class, bytes, and one typed
+ *    record per request with the REQUEST line's data.
  * Usage: lifecycle CONFIG CA_CERT (the config's https_port must be 0). It
  * sets a log callback, so nothing goes to stdout; stderr must stay empty
  * (the shell test checks). Prints "ok: …"/"FAIL: …" lines; exit 1 on a
  * failure.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +60,73 @@ static void quiet_log(void *ud, enum alkproxy_log_level level,
 	(void)event;
 	(void)fields;
 	(void)line;
+}
+
+static size_t sink(char *p, size_t s, size_t n, void *ud);
+
+/* What the request callback saw (worker threads: under a mutex). */
+static pthread_mutex_t rq_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned rq_n, rq_200_health, rq_404, rq_echo;
+static uint64_t rq_bytes_out;
+static char rq_last[512];
+
+static void on_request(void *ud, const struct alkproxy_request *r)
+{
+	(void)ud;
+	pthread_mutex_lock(&rq_mu);
+	rq_n++;
+	if (r->status == 200 && strcmp(r->path, "/health") == 0 &&
+	    strcmp(r->method, "GET") == 0 && r->host != NULL &&
+	    strcmp(r->client_ip, "127.0.0.1") == 0 && r->site == NULL &&
+	    r->error == NULL)
+		rq_200_health++; /* answered by the proxy: no site */
+	if (r->status == 200 && strcmp(r->path, "/echo") == 0 &&
+	    strcmp(r->host, "a.test") == 0 &&
+	    r->site != NULL && strcmp(r->site, "a.test") == 0 &&
+	    r->upstream != NULL && r->bytes_out > 0)
+		rq_echo++;
+	if (r->status == 404)
+		rq_404++;
+	rq_bytes_out += r->bytes_out;
+	snprintf(rq_last, sizeof(rq_last),
+		 "status=%d method=%s host=%s path=%s client_ip=%s site=%s "
+		 "upstream=%s in=%llu out=%llu us=%llu",
+		 r->status, r->method, r->host, r->path, r->client_ip,
+		 r->site ? r->site : "-", r->upstream ? r->upstream : "-",
+		 (unsigned long long)r->bytes_in,
+		 (unsigned long long)r->bytes_out,
+		 (unsigned long long)r->duration_us);
+	pthread_mutex_unlock(&rq_mu);
+}
+
+/* GET https://a.test:port/PATH?q=secret; the status and the body length. */
+static long get(unsigned port, const char *ca, const char *path,
+		double *body)
+{
+	CURL *c = curl_easy_init();
+	char url[256], res[128];
+	struct curl_slist *r;
+	long code = 0;
+
+	snprintf(url, sizeof(url), "https://a.test:%u%s?q=secret", port, path);
+	snprintf(res, sizeof(res), "a.test:%u:127.0.0.1", port);
+	r = curl_slist_append(NULL, res);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_RESOLVE, r);
+	curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+	*body = 0;
+	if (curl_easy_perform(c) == CURLE_OK) {
+		curl_off_t n = 0;
+
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &n);
+		*body = (double)n;
+	}
+	curl_easy_cleanup(c);
+	curl_slist_free_all(r);
+	return code;
 }
 
 static size_t sink(char *p, size_t s, size_t n, void *ud)
@@ -160,6 +233,9 @@ int main(int argc, char **argv)
 	CHECK("create", rc == ALKPROXY_OK && p != NULL);
 	if (p == NULL)
 		return 1;
+	CHECK("request callback set before start",
+	      alkproxy_set_request_callback(p, on_request, NULL) ==
+		      ALKPROXY_OK);
 	CHECK("stop before start: ESTATE", alkproxy_stop(p) == ALKPROXY_ESTATE);
 	CHECK("shutdown before start: ESTATE",
 	      alkproxy_shutdown(p, 0) == ALKPROXY_ESTATE);
@@ -169,6 +245,65 @@ int main(int argc, char **argv)
 	CHECK("serves after start", port1 != 0 && health(port1, argv[2]) == 200);
 	CHECK("start while running: ESTATE",
 	      alkproxy_start(p) == ALKPROXY_ESTATE);
+	CHECK("request callback while running: ESTATE",
+	      alkproxy_set_request_callback(p, NULL, NULL) == ALKPROXY_ESTATE);
+	{
+		struct alkproxy_stats st;
+		double body = 0, echo_body = 0;
+		unsigned i;
+		long code;
+
+		for (i = 0; i < 4; i++)
+			code = get(port1, argv[2], "/health", &body);
+		code = get(port1, argv[2], "/echo", &echo_body);
+		CHECK("a request through the upstream", code == 200 &&
+							       echo_body > 0);
+		/* the request callback runs after the response went out */
+		for (i = 0; i < 100; i++) {
+			pthread_mutex_lock(&rq_mu);
+			code = rq_n;
+			pthread_mutex_unlock(&rq_mu);
+			if (code >= 6)
+				break;
+			usleep(20000);
+		}
+		CHECK("alkproxy_stats", alkproxy_stats(p, &st, sizeof(st)) ==
+						ALKPROXY_OK);
+		printf("# stats: requests=%llu 2xx=%llu 4xx=%llu out=%llu "
+		       "open=%llu\n",
+		       (unsigned long long)st.requests,
+		       (unsigned long long)st.responses[2],
+		       (unsigned long long)st.responses[4],
+		       (unsigned long long)st.bytes_out,
+		       (unsigned long long)st.connections_open);
+		/* 1 (serves after start) + 4 + 1 */
+		CHECK("stats: 6 requests, all 2xx",
+		      st.requests == 6 && st.responses[2] == 6);
+		CHECK("stats: body bytes out = what the client got from the upstream",
+		      st.bytes_out == (uint64_t)echo_body);
+		CHECK("stats: nothing rate-limited or refused",
+		      st.rate_limited == 0 && st.connections_refused == 0);
+		pthread_mutex_lock(&rq_mu);
+		printf("# last request: %s\n", rq_last);
+		CHECK("callback: one record per request", rq_n == 6);
+		CHECK("callback: typed fields of GET /health (query dropped)",
+		      rq_200_health == 5);
+		CHECK("callback: GET /echo routed to site a.test and its upstream",
+		      rq_echo == 1);
+		CHECK("callback: bytes_out per request add up",
+		      rq_bytes_out == st.bytes_out);
+		pthread_mutex_unlock(&rq_mu);
+		{
+			struct alkproxy_stats small;
+
+			memset(&small, 0xff, sizeof(small));
+			CHECK("stats: a smaller struct gets its part",
+			      alkproxy_stats(p, &small, offsetof(struct alkproxy_stats, bytes_in)) ==
+					      ALKPROXY_OK &&
+				      small.requests == 6 &&
+				      small.bytes_in == UINT64_MAX);
+		}
+	}
 	bad = unblocked_threads(&n);
 	printf("# %d library threads\n", n);
 	CHECK("every library thread blocks the signals", n >= 3 && bad == 0);
