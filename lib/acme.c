@@ -2,17 +2,24 @@
 /*
  * acme: the ACME client thread. One thread per server in acme mode; it
  * alone owns the connection (curl handle and nonce, see acme_http.c), the
- * account key and the order state below. What it shares: the TLS store (tls_store_set swaps
- * in a new bundle for new handshakes) and the challenge map (tokens it
- * publishes for the plain HTTP listener), both internally locked; and the
- * stop flag, under a mutex with a condition variable, so acme_stop() wakes
- * every wait at once and aborts a transfer from curl's progress callback.
+ * account key, the order state and the schedule below. What it shares:
+ * the TLS store (tls_store_set swaps in a new bundle for new handshakes,
+ * tls_store_set_challenge the tls-alpn-01 validation certificate) and the
+ * challenge map (http-01 tokens for the plain HTTP listener), both
+ * internally locked; and the stop flag, under a mutex with a condition
+ * variable, so acme_stop() wakes every wait at once and aborts a transfer
+ * from curl's progress callback.
  *
- * Timing (doc/acme.md): renew when a third of the lifetime remains,
- * re-checked at least every check interval with ±10% jitter; after a
- * failure wait base·2^(n-1) (±20% jitter) up to the maximum. The test
- * suite shortens these with ALKPROXY_ACME_BACKOFF_BASE_MS,
- * ALKPROXY_ACME_BACKOFF_MAX_MS and ALKPROXY_ACME_CHECK_INTERVAL_MS.
+ * Timing (doc/acme.md): renew at the time chosen in the CA's ARI window
+ * (RFC 9773) or, without one, when a third of the lifetime remains;
+ * re-checked at least every check interval with ±10% jitter; never sooner
+ * than the minimum interval after the last issuance; after a failure
+ * (an unusable certificate is one) wait base·2^(n-1) (±20% jitter) up to
+ * the maximum, or the CA's Retry-After when later. The schedule is kept
+ * in state.json (acme_store.h), written before each attempt as the
+ * failure it becomes unless it succeeds. The test suite shortens these
+ * with ALKPROXY_ACME_BACKOFF_BASE_MS, ALKPROXY_ACME_BACKOFF_MAX_MS,
+ * ALKPROXY_ACME_CHECK_INTERVAL_MS and ALKPROXY_ACME_MIN_INTERVAL_MS.
  */
 #include <errno.h>
 #include <limits.h>
@@ -595,7 +602,7 @@ static int issue(struct acme *a)
 		goto out;
 	/* RFC 9773 §5: a renewal names the certificate it replaces (the CA
 	 * then exempts it from rate limits). */
-	if (a->have_cert && a->cert_id[0] != '\0' &&
+	if (a->have_cert && a->names_match && a->cert_id[0] != '\0' &&
 	    a->dir.renewal_info != NULL)
 		replaces = a->cert_id;
 	payload = acme_order_payload(a->cfg->acme_domains,
@@ -625,7 +632,11 @@ static int issue(struct acme *a)
 			a->acct.url = NULL;
 			continue;
 		}
-		if (replaces != NULL && attempt < 3) {
+		/* not for a rate limit or an outage: those wait for the
+		 * backoff (and the CA's Retry-After) */
+		if (replaces != NULL && attempt < 3 && r.status != 429 &&
+		    r.status != 503 && (r.status == 409 || r.status == 500 ||
+					(r.status >= 400 && r.status < 500))) {
 			acme_report("newOrder", &r);
 			log_event(LOG_LEVEL_WARN, "ACME_ORDER", "status",
 				  "replaces refused", "replaces", replaces,
@@ -817,24 +828,36 @@ static long next_delay(struct acme *a)
 	    a->ari_next_ms < due)
 		due = a->ari_next_ms > now ? a->ari_next_ms : now + 1;
 	ms = due - now > (int64_t)LONG_MAX ? LONG_MAX : (long)(due - now);
-	if (ms > a->check_ms)
-		ms = jitter(a->check_ms, 10);
+	if (ms > a->check_ms) {
+		long j = jitter(a->check_ms, 10);
+
+		ms = j < ms ? j : ms;
+	}
 	return ms;
 }
 
 /* After a failed attempt: the next one after the backoff step, or later
  * if the CA said so; kept in state.json. */
-static void schedule_retry(struct acme *a)
+/* The backoff step after the n-th failure in a row: base·2^(n-1), at
+ * most the maximum, ±20%. */
+static long backoff_step(const struct acme *a, unsigned n)
 {
 	long ms = a->backoff_base_ms;
-	char s[24], f[16], ra[24];
 
-	a->st.failures++;
-	for (unsigned i = 1; i < a->st.failures && ms < a->backoff_max_ms; i++)
+	for (unsigned i = 1; i < n && ms < a->backoff_max_ms; i++)
 		ms *= 2;
 	if (ms > a->backoff_max_ms)
 		ms = a->backoff_max_ms;
-	ms = jitter(ms, 20);
+	return jitter(ms, 20);
+}
+
+static void schedule_retry(struct acme *a)
+{
+	long ms;
+	char s[24], f[16], ra[24];
+
+	a->st.failures++;
+	ms = backoff_step(a, a->st.failures);
 	snprintf(ra, sizeof(ra), "-");
 	if (a->ca_retry_ms >= 0) {
 		snprintf(ra, sizeof(ra), "%ld", a->ca_retry_ms);
@@ -922,7 +945,7 @@ static void *acme_main(void *arg)
 
 	for (;;) {
 		long ms;
-		int rc;
+		int rc, ari_early;
 
 		tls_store_check_expiry(a->store, time(NULL));
 		if (a->have_cert && a->names_match && a->cert_id[0] != '\0' &&
@@ -947,9 +970,36 @@ static void *acme_main(void *arg)
 				  "not_after", na, LOG_END);
 		}
 		a->ca_retry_ms = -1;
+		/* The attempt is on disk as the failure it becomes unless it
+		 * succeeds: a kill or crash during it must not make the next
+		 * start order at once. */
+		{
+			struct acme_state pre = a->st;
+
+			pre.failures = a->st.failures + 1;
+			pre.next_attempt_ms =
+				now_ms() + backoff_step(a, pre.failures);
+			(void)acme_store_save_state(a->cfg->acme_cache_dir,
+						    &pre);
+		}
+		/* ARI asking for a renewal of a certificate we have only just
+		 * received (a window in the past: a skewed clock, a CA bug)
+		 * would renew at every minimum interval: the renewal happens,
+		 * but counts as a failure, so the backoff spaces them out. */
+		ari_early = a->have_cert && a->names_match && a->ari_at != 0 &&
+			    a->ari_at <= time(NULL) &&
+			    a->st.last_issued_ms > 0 &&
+			    now_ms() - a->st.last_issued_ms <
+				    2 * (int64_t)a->min_interval_ms;
 		rc = issue(a);
 		if (rc >= 0)
 			a->st.last_issued_ms = now_ms();
+		if (rc == 0 && ari_early) {
+			log_event(LOG_LEVEL_WARN, "ACME_ARI", "status",
+				  "window already past soon after issuance",
+				  "action", "backoff", LOG_END);
+			rc = 1;
+		}
 		if (rc == 0) {
 			a->st.failures = 0;
 			a->st.next_attempt_ms = 0;
@@ -981,6 +1031,19 @@ static int load_state(struct acme *a)
 		acme_state_clear(&a->st);
 		a->st.key = strdup(a->state_key);
 		return a->st.key == NULL ? -1 : 0;
+	}
+	/* A clock that was ahead when the file was written must not stall
+	 * the client: no next attempt beyond the longest wait we would
+	 * choose, no issuance in the future. */
+	{
+		int64_t now = now_ms(), cap = a->backoff_max_ms > RETRY_AFTER_MAX_MS
+							 ? a->backoff_max_ms
+							 : RETRY_AFTER_MAX_MS;
+
+		if (a->st.next_attempt_ms > now + cap)
+			a->st.next_attempt_ms = now + cap;
+		if (a->st.last_issued_ms > now)
+			a->st.last_issued_ms = now;
 	}
 	if (a->st.next_attempt_ms > now_ms()) {
 		char f[16];
@@ -1037,7 +1100,7 @@ static void load_cache(struct acme *a)
 static int load_eab_key(struct acme *a, char *err, size_t errsz)
 {
 	const char *path = a->cfg->acme_eab_hmac_key_file;
-	char buf[JWS_HMAC_KEY_MAX * 2];
+	char buf[4096]; /* what --validate reads too */
 	size_t n = 0;
 	long k = -1;
 	FILE *f = fopen(path, "re");

@@ -241,6 +241,47 @@ ALKPROXY_EXPORT int alkproxy_set_request_callback(alkproxy *p,
 						  alkproxy_request_cb cb,
 						  void *ud);
 
+/** A routed request as the access callback sees it; valid during the
+ * callback only. */
+typedef struct alkproxy_rq alkproxy_rq;
+
+/**
+ * The program's access policy: called for every request that passed the
+ * proxy's own checks (framing, rate limit, body limit) and was routed to
+ * a site, before it is forwarded; not for /health or requests answered
+ * by the proxy (400, 404, 429…). Return 0 to let it through, or a status
+ * 400..599 to answer it with that status (plain-text reason; logged as
+ * ACCESS_REFUSED); any other value is answered 500. Runs on a worker
+ * thread, concurrently for different requests: thread-safe, quick, no
+ * blocking, no call into the library except the alkproxy_rq_* functions.
+ */
+typedef int (*alkproxy_access_cb)(void *ud, alkproxy_rq *rq);
+/** Set (or, NULL, remove) the access callback; only while the handle is
+ * not running (else ALKPROXY_ESTATE). */
+ALKPROXY_EXPORT int alkproxy_set_access_callback(alkproxy *p,
+						 alkproxy_access_cb cb,
+						 void *ud);
+/** The request's method, normalized host, path (no query), client
+ * address and site (the [site] name): strings owned by the library. */
+ALKPROXY_EXPORT const char *alkproxy_rq_method(const alkproxy_rq *rq);
+ALKPROXY_EXPORT const char *alkproxy_rq_host(const alkproxy_rq *rq);
+ALKPROXY_EXPORT const char *alkproxy_rq_path(const alkproxy_rq *rq);
+ALKPROXY_EXPORT const char *alkproxy_rq_client_ip(const alkproxy_rq *rq);
+ALKPROXY_EXPORT const char *alkproxy_rq_site(const alkproxy_rq *rq);
+/** A request header's value (name case-insensitive), or NULL. */
+ALKPROXY_EXPORT const char *alkproxy_rq_header(const alkproxy_rq *rq,
+					       const char *name);
+/**
+ * Add a header to the request the upstream gets (e.g. the user an auth
+ * check found); a header of that name from the client is dropped, so it
+ * cannot be forged. ALKPROXY_EINVAL for a name that is not a token, a
+ * value with control bytes or over 8 KiB, or a header the proxy writes
+ * itself (Host, X-Forwarded-*, X-Real-IP, framing and hop-by-hop ones);
+ * ALKPROXY_ENOMEM. The strings are copied.
+ */
+ALKPROXY_EXPORT int alkproxy_rq_add_header(alkproxy_rq *rq, const char *name,
+					   const char *value);
+
 /** Stop if needed and free everything. NULL is accepted. */
 ALKPROXY_EXPORT void alkproxy_free(alkproxy *p);
 

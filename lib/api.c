@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * api: the public alkproxy_* functions — thin wrappers that turn the
- * internal modules' results into enum alkproxy_err codes.
+ * internal modules' results into enum alkproxy_err codes, and keep each
+ * handle's state (created, running, stopped) and its callbacks. Threads:
+ * a handle's calls come from the thread that owns it (alkproxy.h);
+ * alkproxy_stats from any thread; the request and access callbacks are
+ * called from the worker threads through request_done and access_fwd.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -32,6 +36,9 @@ struct alkproxy {
 	/* the per-request callback (the server calls request_done) */
 	alkproxy_request_cb req_cb;
 	void *req_ud;
+	/* the access callback (the server calls access) */
+	alkproxy_access_cb acc_cb;
+	void *acc_ud;
 };
 
 /* The public code for what server_create/server_start ran into. */
@@ -460,4 +467,73 @@ int alkproxy_set_request_callback(alkproxy *p, alkproxy_request_cb cb,
 	p->req_ud = ud;
 	server_set_request_hook(p->srv, cb != NULL ? request_done : NULL, p);
 	return ALKPROXY_OK;
+}
+
+/* alkproxy_rq is proxy.c's struct proxy_access. */
+static const struct proxy_access *rq_of(const alkproxy_rq *rq)
+{
+	return (const struct proxy_access *)(const void *)rq;
+}
+
+static int access_fwd(void *ud, struct proxy_access *a)
+{
+	const alkproxy *p = ud;
+
+	return p->acc_cb(p->acc_ud, (alkproxy_rq *)(void *)a);
+}
+
+int alkproxy_set_access_callback(alkproxy *p, alkproxy_access_cb cb, void *ud)
+{
+	if (p == NULL)
+		return ALKPROXY_EINVAL;
+	if (p->state == HANDLE_RUNNING)
+		return ALKPROXY_ESTATE;
+	p->acc_cb = cb;
+	p->acc_ud = ud;
+	server_set_access_hook(p->srv, cb != NULL ? access_fwd : NULL, p);
+	return ALKPROXY_OK;
+}
+
+const char *alkproxy_rq_method(const alkproxy_rq *rq)
+{
+	return rq != NULL ? rq_of(rq)->method : NULL;
+}
+
+const char *alkproxy_rq_host(const alkproxy_rq *rq)
+{
+	return rq != NULL ? rq_of(rq)->host : NULL;
+}
+
+const char *alkproxy_rq_path(const alkproxy_rq *rq)
+{
+	return rq != NULL ? rq_of(rq)->path : NULL;
+}
+
+const char *alkproxy_rq_client_ip(const alkproxy_rq *rq)
+{
+	return rq != NULL ? rq_of(rq)->client_ip : NULL;
+}
+
+const char *alkproxy_rq_site(const alkproxy_rq *rq)
+{
+	return rq != NULL ? rq_of(rq)->site : NULL;
+}
+
+const char *alkproxy_rq_header(const alkproxy_rq *rq, const char *name)
+{
+	if (rq == NULL || name == NULL)
+		return NULL;
+	return proxy_access_header(rq_of(rq), name);
+}
+
+int alkproxy_rq_add_header(alkproxy_rq *rq, const char *name,
+			   const char *value)
+{
+	struct proxy_access *a = (struct proxy_access *)(void *)rq;
+
+	if (a == NULL)
+		return ALKPROXY_EINVAL;
+	if (proxy_access_add_header(a, name, value) == 0)
+		return ALKPROXY_OK;
+	return a->oom ? ALKPROXY_ENOMEM : ALKPROXY_EINVAL;
 }

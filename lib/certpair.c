@@ -15,6 +15,7 @@
 #include "certpair.h"
 
 #define PEM_CERT_BEGIN "-----BEGIN CERTIFICATE-----"
+#define PEM_X509_BEGIN "-----BEGIN X509 CERTIFICATE-----" /* legacy */
 
 void certpair_clear(struct certpair *p)
 {
@@ -37,14 +38,21 @@ void certpair_clear(struct certpair *p)
  * certificate, or the file is refused (GnuTLS would skip some). */
 static unsigned count_blocks(const char *pem, size_t len)
 {
-	size_t n = sizeof(PEM_CERT_BEGIN) - 1, i;
+	size_t n = sizeof(PEM_CERT_BEGIN) - 1, m = sizeof(PEM_X509_BEGIN) - 1, i;
 	unsigned blocks = 0;
 
-	for (i = 0; i + n <= len; i++)
-		if (pem[i] == '-' && memcmp(pem + i, PEM_CERT_BEGIN, n) == 0) {
+	for (i = 0; i < len; i++) {
+		if (pem[i] != '-')
+			continue;
+		if (i + n <= len && memcmp(pem + i, PEM_CERT_BEGIN, n) == 0) {
 			blocks++;
 			i += n - 1;
+		} else if (i + m <= len &&
+			   memcmp(pem + i, PEM_X509_BEGIN, m) == 0) {
+			blocks++;
+			i += m - 1;
 		}
+	}
 	return blocks;
 }
 

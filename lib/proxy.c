@@ -5,6 +5,7 @@
  * become MHD_suspend_connection / MHD_resume_connection (proxy_ops).
  * Threads: the worker thread of the connection (proxy.h).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,8 +220,20 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind,
 struct hdr_build {
 	struct xfer *x;
 	const char *conn;
+	const struct curl_slist *skip; /* the access hook's headers */
 	int oom;
 };
+
+/* Is key one of the "Name: value" lines' names? */
+static int in_added(const struct curl_slist *l, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (; l != NULL; l = l->next)
+		if (strncasecmp(l->data, key, n) == 0 && l->data[n] == ':')
+			return 1;
+	return 0;
+}
 
 static int add_header(struct curl_slist **list, const char *name,
 		      const char *value)
@@ -269,7 +282,7 @@ static enum MHD_Result build_header(void *cls, enum MHD_ValueKind kind,
 	(void)kind;
 	(void)key_size;
 	(void)value_size;
-	if (headers_drop_request(key, b->conn))
+	if (headers_drop_request(key, b->conn) || in_added(b->skip, key))
 		return MHD_YES;
 	if (add_header(&b->x->req_headers, key, value != NULL ? value : "") != 0)
 		b->oom = 1;
@@ -386,9 +399,113 @@ static int set_origin_target(struct xfer *x, const struct headers_target *t)
 	return 0;
 }
 
+/* ---- the embedding program's access hook ---- */
+
+const char *proxy_access_header(const struct proxy_access *a,
+				const char *name)
+{
+	return MHD_lookup_connection_value(a->conn, MHD_HEADER_KIND, name);
+}
+
+/* Headers the proxy writes or the framing depends on: not the hook's. */
+static int reserved_name(const char *n)
+{
+	static const char *const names[] = {
+		"host", "content-length", "transfer-encoding", "connection",
+		"keep-alive", "te", "trailer", "upgrade", "expect",
+		"proxy-connection", "x-real-ip", NULL};
+	size_t i;
+
+	if (strncasecmp(n, "x-forwarded-", 12) == 0)
+		return 1;
+	for (i = 0; names[i] != NULL; i++)
+		if (strcasecmp(n, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int proxy_access_add_header(struct proxy_access *a, const char *name,
+			    const char *value)
+{
+	struct curl_slist *l;
+	size_t i, nl, vl;
+	char *line;
+
+	if (name == NULL || value == NULL)
+		return -1;
+	nl = strlen(name);
+	vl = strlen(value);
+	if (nl == 0 || nl > 256 || vl > 8192 || reserved_name(name))
+		return -1;
+	for (i = 0; i < nl; i++) /* RFC 9110 §5.6.2 tchar */
+		if (!(isalnum((unsigned char)name[i]) ||
+		      strchr("!#$%&'*+-.^_`|~", name[i]) != NULL))
+			return -1;
+	for (i = 0; i < vl; i++)
+		if (((unsigned char)value[i] < 0x20 && value[i] != '\t') ||
+		    value[i] == 0x7f)
+			return -1;
+	line = malloc(nl + vl + 3);
+	if (line == NULL) {
+		a->oom = 1;
+		return -1;
+	}
+	snprintf(line, nl + vl + 3, "%s: %s", name, value);
+	l = curl_slist_append(a->add, line);
+	free(line);
+	if (l == NULL) {
+		a->oom = 1;
+		return -1;
+	}
+	a->add = l;
+	return 0;
+}
+
+/* Ask the hook: 0 go on (*added: its headers), 1 out of memory, else the
+ * status to answer with (logged as ACCESS_REFUSED). */
+static unsigned access_hook(struct xfer *x, const struct proxy_hooks *h,
+			    struct curl_slist **added)
+{
+	struct proxy_access a;
+	char path[1024], st[8];
+	size_t plen = strcspn(x->target, "?");
+	int v;
+
+	if (plen >= sizeof(path))
+		plen = sizeof(path) - 1;
+	memcpy(path, x->target, plen);
+	path[plen] = '\0';
+	memset(&a, 0, sizeof(a));
+	a.conn = x->conn;
+	a.method = xfer_method(x);
+	a.host = x->host;
+	a.path = path;
+	a.client_ip = x->client_ip;
+	a.site = x->site->host;
+	v = h->access(h->access_ud, &a);
+	if (a.oom) {
+		curl_slist_free_all(a.add);
+		return 1;
+	}
+	if (v == 0) {
+		*added = a.add;
+		return 0;
+	}
+	curl_slist_free_all(a.add);
+	if (v < 400 || v > 599)
+		v = 500; /* not a refusal status: the hook failed */
+	snprintf(st, sizeof(st), "%d", v);
+	log_event(LOG_LEVEL_INFO, "ACCESS_REFUSED", "client_ip", x->client_ip,
+		  "host", x->host, "method", a.method, "path", path, "status",
+		  st, "site", x->site->host, LOG_END);
+	return (unsigned)v;
+}
+
 static enum MHD_Result first_call(struct xfer *x, const char *method,
 				  const char *version)
 {
+	const struct proxy_ctx *ctx = x->ctx;
+	struct curl_slist *added = NULL;
 	struct hdr_scan scan;
 	struct hdr_build build;
 	struct headers_target tgt;
@@ -483,9 +600,24 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 		free(host_value);
 		return respond_plain(x, 413);
 	}
+	/* The embedding program's policy (alkproxy_set_access_callback),
+	 * after the built-in checks and routing. */
+	if (ctx->hooks != NULL && ctx->hooks->access != NULL) {
+		unsigned v = access_hook(x, ctx->hooks, &added);
+
+		if (v == 1) {
+			free(host_value);
+			return MHD_NO; /* out of memory */
+		}
+		if (v != 0) {
+			free(host_value);
+			return respond_first(x, v, &scan.f);
+		}
+	}
 
 	build.x = x;
 	build.conn = scan.f.connection;
+	build.skip = added;
 	build.oom = 0;
 	r |= add_header(&x->req_headers, "Host", host_value);
 	free(host_value);
@@ -496,6 +628,14 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 	r |= add_header(&x->req_headers, "X-Forwarded-For", x->client_ip);
 	r |= add_header(&x->req_headers, "X-Forwarded-Proto", "https");
 	r |= add_header(&x->req_headers, "X-Forwarded-Host", x->host);
+	while (added != NULL) { /* the access hook's, moved over */
+		struct curl_slist *next = added->next;
+
+		r |= append_raw(&x->req_headers, added->data);
+		free(added->data);
+		free(added);
+		added = next;
+	}
 	/* "Name:" with no value tells curl not to add its own. */
 	r |= append_raw(&x->req_headers, "Expect:");
 	if (!scan.has_accept)
@@ -704,6 +844,7 @@ static enum MHD_Result respond_upstream(struct xfer *x)
 			free(body);
 			return MHD_NO;
 		}
+		x->body_sent += body_len; /* the whole body, in one piece */
 	} else {
 		xfer_ref(x); /* the response's, dropped in response_free */
 		r = MHD_create_response_from_callback(

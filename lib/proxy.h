@@ -33,11 +33,33 @@ struct proxy_request_info {
 	uint64_t bytes_in, bytes_out, duration_us;
 };
 
-/* The embedding program's per-request callback (alkproxy.h), set while
- * the server is not running; fn NULL = none. */
+/* A routed request as the access hook sees it (api.c hands it to the
+ * program as alkproxy_rq). Valid during the hook only. */
+struct proxy_access {
+	struct MHD_Connection *conn;
+	const char *method, *host, *path, *client_ip, *site;
+	void *add; /* struct curl_slist *: "Name: value" lines to add */
+	int oom;
+};
+/* The value of request header name (case-insensitive), or NULL. */
+const char *proxy_access_header(const struct proxy_access *a,
+				const char *name);
+/* Add a request header for the upstream (replacing any the client sent
+ * under that name). 0, or -1: not a token name, a value with control
+ * bytes, longer than 8 KiB, or one of the headers the proxy writes
+ * itself (Host, X-Forwarded-*, X-Real-IP, framing and hop-by-hop). */
+int proxy_access_add_header(struct proxy_access *a, const char *name,
+			    const char *value);
+
+/* The embedding program's hooks (alkproxy.h), set while the server is not
+ * running; NULL = none. request_done: every completed request. access:
+ * every routed request before it is forwarded; 0 lets it through, a
+ * status 400..599 answers it with that status (anything else: 500). */
 struct proxy_hooks {
 	void (*request_done)(void *ud, const struct proxy_request_info *r);
 	void *ud;
+	int (*access)(void *ud, struct proxy_access *a);
+	void *access_ud;
 };
 
 /* What the request code of one worker needs, given once: the cls of the

@@ -3,8 +3,12 @@
  * server: owns one proxy instance — the HTTPS workers (per worker thread
  * one libmicrohttpd daemon in external epoll mode and one curl multi),
  * the acceptor, the SNI certificate store and the current config
- * snapshot (a snapshot.h cell). Called from the main (embedding) thread;
- * server_snapshot() and the connection hooks from the workers.
+ * snapshot (a snapshot.h cell), the request counters (stats.h) and the
+ * program's hooks; it starts and stops the port-80 listener, the ACME
+ * thread (acme mode) or the certificate watch (manual mode) and the
+ * housekeeping threads. Called from the main (embedding) thread, again
+ * after a stop; server_snapshot(), server_stats() and the connection
+ * hooks from the workers or any thread.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -411,6 +415,7 @@ void server_stop(struct server *srv)
 	https_free(srv);
 	acceptor_free(srv->https_acc);
 	srv->https_acc = NULL;
+	tls_store_unregister(srv->tls);
 	ratelimit_housekeeper_stop(srv->rl_hk);
 	srv->rl_hk = NULL;
 	conn_table_stop(srv->table);
@@ -582,6 +587,14 @@ void server_set_request_hook(struct server *srv,
 {
 	srv->hooks.request_done = fn;
 	srv->hooks.ud = ud;
+}
+
+void server_set_access_hook(struct server *srv,
+			    int (*fn)(void *ud, struct proxy_access *a),
+			    void *ud)
+{
+	srv->hooks.access = fn;
+	srv->hooks.access_ud = ud;
 }
 
 void server_stats(const struct server *srv, uint64_t counters[STATS_COUNT],

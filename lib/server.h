@@ -60,6 +60,10 @@ void server_set_request_hook(struct server *srv,
 			     void (*fn)(void *ud,
 					const struct proxy_request_info *r),
 			     void *ud);
+/* The access hook (fn NULL: none). Only while not running. */
+void server_set_access_hook(struct server *srv,
+			    int (*fn)(void *ud, struct proxy_access *a),
+			    void *ud);
 /* The request counters summed over the workers, the open HTTPS
  * connections and the connections refused by the limits. Any thread. */
 void server_stats(const struct server *srv, uint64_t counters[STATS_COUNT],

@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
- * tls: certificate bundles and the SNI store (SPEC F5).
- * Threads: bundles are immutable after load. A store's current pointer is
- * swapped under its mutex by the main or ACME thread and read by MHD
- * workers in the certificate callback. Replaced bundles are retired and
- * freed only after a grace period (tls_store_set_grace) that outlasts any
- * handshake that can still hold the old certificate, or when the store is
- * freed (after the daemon stopped).
+ * tls: certificate bundles and the SNI store (SPEC F5), the tls-alpn-01
+ * validation certificates (RFC 8737) and the CERT_EXPIRY check.
+ * Threads: a bundle's certificates are immutable after load, except each
+ * one's expiry_step, written under the store's mutex by whoever runs
+ * tls_store_check_expiry (certwatch, ACME or main thread). A store's
+ * current and challenge pointers are swapped under its mutex by the main
+ * or ACME thread and read by MHD workers in the GnuTLS callbacks; the
+ * process-wide registry (stores by port) is under registry_mu and the
+ * alpn_challenges counter is atomic (workers read it per handshake).
+ * Replaced bundles are retired and freed only after a grace period
+ * (tls_store_set_grace) that outlasts any handshake that can still hold
+ * the old certificate, or when the store is freed (after the daemon
+ * stopped; a stopped server's store leaves the registry first).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -212,19 +218,37 @@ struct tls_store *tls_store_new(void)
 	return s;
 }
 
+/* Take s out of the registry (caller holds registry_mu). */
+static void unlink_locked(struct tls_store *s)
+{
+	struct tls_store **pp;
+
+	for (pp = &registry; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	s->next = NULL;
+}
+
 void tls_store_register(struct tls_store *s, unsigned local_port)
 {
-	struct tls_store *t;
-
 	pthread_mutex_lock(&registry_mu);
+	/* at the head: the newest listener on a port wins, and a restarted
+	 * server's store is listed once */
+	unlink_locked(s);
 	s->port = local_port;
-	/* once: a restarted server registers its store again */
-	for (t = registry; t != NULL && t != s; t = t->next)
-		;
-	if (t == NULL) {
-		s->next = registry;
-		registry = s;
-	}
+	s->next = registry;
+	registry = s;
+	pthread_mutex_unlock(&registry_mu);
+}
+
+void tls_store_unregister(struct tls_store *s)
+{
+	pthread_mutex_lock(&registry_mu);
+	unlink_locked(s);
+	s->port = 0;
 	pthread_mutex_unlock(&registry_mu);
 }
 
@@ -345,6 +369,8 @@ static int expiry_step(time_t nb, time_t na, time_t now, int *days)
 	unsigned i;
 
 	*days = 0;
+	if (na == (time_t)-1 || nb == (time_t)-1)
+		return 0; /* dates unreadable (or past 2038 on 32 bits) */
 	if (left <= 0)
 		return 4;
 	for (i = 0; i < 3; i++) {
@@ -381,9 +407,9 @@ void tls_store_check_expiry(struct tls_store *s, time_t now)
 
 		if (step <= c->expiry_step)
 			continue;
-		c->expiry_step = step;
 		if (n == sizeof(due) / sizeof(due[0]))
-			continue; /* logged at the next check */
+			break; /* the rest at the next check */
+		c->expiry_step = step;
 		due[n].not_after = c->pair.not_after;
 		due[n].step = step;
 		due[n].days = days;
@@ -434,17 +460,10 @@ size_t tls_store_retired(struct tls_store *s)
 
 void tls_store_free(struct tls_store *s)
 {
-	struct tls_store **pp;
-
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&registry_mu);
-	for (pp = &registry; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == s) {
-			*pp = s->next;
-			break;
-		}
-	}
+	unlink_locked(s);
 	pthread_mutex_unlock(&registry_mu);
 	tls_bundle_free(s->cur);
 	if (s->challenge != NULL) {

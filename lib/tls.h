@@ -36,6 +36,9 @@ size_t tls_bundle_names(const struct tls_bundle *b);
  * (handshakes refused until one is set). */
 struct tls_store *tls_store_new(void);
 void tls_store_register(struct tls_store *s, unsigned local_port);
+/* The listener stopped: its handshakes are over (the workers are joined)
+ * and its port may go to another server's store. */
+void tls_store_unregister(struct tls_store *s);
 /* Swap in a new bundle (ownership passes to the store). The old bundle is
  * kept for the grace period, because a handshake in progress may use it;
  * bundles replaced longer ago than that are freed here. */

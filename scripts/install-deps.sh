@@ -120,15 +120,19 @@ if [ -z "$missing" ] && [ "$pebble_new" -eq 0 ]; then
 fi
 
 install_cmd="DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing"
-[ "$pebble_new" -eq 1 ] && install_cmd="$install_cmd; (Debian 13's pebble, see $0)"
+pebble_note=""
+if [ "$pebble_new" -eq 1 ]; then
+	install_cmd="$install_cmd; (Debian 13's pebble, see $0)"
+	pebble_note="${missing:+ }pebble (>= 2.6, from Debian 13)"
+fi
 if [ "$(id -u)" -ne 0 ]; then
-	echo "install-deps: missing packages: $missing${missing:+ }${pebble_new/1/pebble (>= 2.6, from Debian 13)}" >&2
+	echo "install-deps: missing packages: $missing$pebble_note" >&2
 	echo "install-deps: run as root:" >&2
 	echo "  apt-get update && $install_cmd" >&2
 	exit 1
 fi
 
-echo "install-deps: installing: $missing${pebble_new/1/ pebble/trixie}"
+echo "install-deps: installing: $missing$pebble_note"
 
 # Refresh the package lists only when they are absent or older than a day.
 need_update=1

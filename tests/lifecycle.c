@@ -12,7 +12,9 @@
  *  - version: the header's number and the library's agree;
  *  - alkproxy_stats() and the per-request callback (issue 18, item 5)
  *    count what was served: requests by class, bytes, and one typed
- *    record per request with the REQUEST line's data.
+ *    record per request with the REQUEST line's data;
+ *  - the access callback (item 3) refuses with the status it returns and
+ *    adds request headers the client cannot forge.
  * Usage: lifecycle CONFIG CA_CERT (the config's https_port must be 0). It
  * sets a log callback, so nothing goes to stdout; stderr must stay empty
  * (the shell test checks). Prints "ok: …"/"FAIL: …" lines; exit 1 on a
@@ -131,9 +133,72 @@ static long get(unsigned port, const char *ca, const char *path,
 
 static size_t sink(char *p, size_t s, size_t n, void *ud)
 {
-	(void)p;
-	(void)ud;
+	char *buf = ud;
+	size_t have, add = s * n;
+
+	if (buf != NULL) {
+		have = strlen(buf);
+		if (have + add >= 4096)
+			add = 4095 - have;
+		memcpy(buf + have, p, add);
+		buf[have + add] = '\0';
+	}
 	return s * n;
+}
+
+/* The access policy under test: /echo needs "X-Token: good"; the user
+ * it stands for goes to the upstream as X-Auth-User. */
+static int add_reserved_rc = -1, add_bad_rc = -1;
+
+static int policy(void *ud, alkproxy_rq *rq)
+{
+	const char *t = alkproxy_rq_header(rq, "x-token");
+
+	(void)ud;
+	if (strcmp(alkproxy_rq_path(rq), "/echo") != 0)
+		return 0;
+	if (t == NULL || strcmp(t, "good") != 0)
+		return 401;
+	add_reserved_rc = alkproxy_rq_add_header(rq, "X-Forwarded-For", "1.2.3.4");
+	add_bad_rc = alkproxy_rq_add_header(rq, "X-Evil", "a\r\nInjected: 1");
+	return alkproxy_rq_add_header(rq, "X-Auth-User", "alice") ==
+			       ALKPROXY_OK &&
+		       strcmp(alkproxy_rq_site(rq), "a.test") == 0 &&
+		       strcmp(alkproxy_rq_method(rq), "GET") == 0
+		       ? 0
+		       : 500;
+}
+
+/* GET with extra request headers; the status, the body in out (4 KiB). */
+static long get_h(unsigned port, const char *ca, const char *path,
+		  const char *h1, const char *h2, char *out)
+{
+	CURL *c = curl_easy_init();
+	char url[256], res[128];
+	struct curl_slist *r, *hs = NULL;
+	long code = 0;
+
+	out[0] = '\0';
+	snprintf(url, sizeof(url), "https://a.test:%u%s", port, path);
+	snprintf(res, sizeof(res), "a.test:%u:127.0.0.1", port);
+	r = curl_slist_append(NULL, res);
+	if (h1 != NULL)
+		hs = curl_slist_append(hs, h1);
+	if (h2 != NULL)
+		hs = curl_slist_append(hs, h2);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_RESOLVE, r);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+	curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(r);
+	curl_slist_free_all(hs);
+	return code;
 }
 
 /* GET https://a.test:port/health; the status, or 0. */
@@ -236,6 +301,8 @@ int main(int argc, char **argv)
 	CHECK("request callback set before start",
 	      alkproxy_set_request_callback(p, on_request, NULL) ==
 		      ALKPROXY_OK);
+	CHECK("access callback set before start",
+	      alkproxy_set_access_callback(p, policy, NULL) == ALKPROXY_OK);
 	CHECK("stop before start: ESTATE", alkproxy_stop(p) == ALKPROXY_ESTATE);
 	CHECK("shutdown before start: ESTATE",
 	      alkproxy_shutdown(p, 0) == ALKPROXY_ESTATE);
@@ -255,15 +322,35 @@ int main(int argc, char **argv)
 
 		for (i = 0; i < 4; i++)
 			code = get(port1, argv[2], "/health", &body);
-		code = get(port1, argv[2], "/echo", &echo_body);
-		CHECK("a request through the upstream", code == 200 &&
-							       echo_body > 0);
+		{
+			static char body_buf[4096];
+
+			code = get_h(port1, argv[2], "/echo", "X-Token: good",
+				     "X-Auth-User: mallory", body_buf);
+			echo_body = (double)strlen(body_buf);
+			CHECK("a request through the upstream, allowed by the access callback",
+			      code == 200 && echo_body > 0);
+			CHECK("access: the upstream got the callback's X-Auth-User",
+			      strstr(body_buf, "header: X-Auth-User: alice\n") != NULL);
+			CHECK("access: the client's X-Auth-User was dropped",
+			      strstr(body_buf, "mallory") == NULL);
+			CHECK("access: a header the proxy writes cannot be added",
+			      add_reserved_rc == ALKPROXY_EINVAL &&
+				      strstr(body_buf, "1.2.3.4") == NULL);
+			CHECK("access: a value with CR LF cannot be added",
+			      add_bad_rc == ALKPROXY_EINVAL &&
+				      strstr(body_buf, "Injected") == NULL);
+			code = get_h(port1, argv[2], "/echo", "X-Token: bad",
+				     NULL, body_buf);
+			CHECK("access: refused with the callback's 401",
+			      code == 401);
+		}
 		/* the request callback runs after the response went out */
 		for (i = 0; i < 100; i++) {
 			pthread_mutex_lock(&rq_mu);
 			code = rq_n;
 			pthread_mutex_unlock(&rq_mu);
-			if (code >= 6)
+			if (code >= 7)
 				break;
 			usleep(20000);
 		}
@@ -276,16 +363,17 @@ int main(int argc, char **argv)
 		       (unsigned long long)st.responses[4],
 		       (unsigned long long)st.bytes_out,
 		       (unsigned long long)st.connections_open);
-		/* 1 (serves after start) + 4 + 1 */
-		CHECK("stats: 6 requests, all 2xx",
-		      st.requests == 6 && st.responses[2] == 6);
+		/* 1 (serves after start) + 4 + 1 allowed + 1 refused */
+		CHECK("stats: 7 requests, 6 2xx, one 4xx",
+		      st.requests == 7 && st.responses[2] == 6 &&
+			      st.responses[4] == 1);
 		CHECK("stats: body bytes out = what the client got from the upstream",
 		      st.bytes_out == (uint64_t)echo_body);
 		CHECK("stats: nothing rate-limited or refused",
 		      st.rate_limited == 0 && st.connections_refused == 0);
 		pthread_mutex_lock(&rq_mu);
 		printf("# last request: %s\n", rq_last);
-		CHECK("callback: one record per request", rq_n == 6);
+		CHECK("callback: one record per request", rq_n == 7);
 		CHECK("callback: typed fields of GET /health (query dropped)",
 		      rq_200_health == 5);
 		CHECK("callback: GET /echo routed to site a.test and its upstream",
@@ -300,7 +388,7 @@ int main(int argc, char **argv)
 			CHECK("stats: a smaller struct gets its part",
 			      alkproxy_stats(p, &small, offsetof(struct alkproxy_stats, bytes_in)) ==
 					      ALKPROXY_OK &&
-				      small.requests == 6 &&
+				      small.requests == 7 &&
 				      small.bytes_in == UINT64_MAX);
 		}
 	}

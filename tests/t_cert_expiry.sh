@@ -26,10 +26,10 @@ gen_dated() {
 }
 day=86400
 gen_dated five five.test $((-360 * day)) $((5 * day))       # 5 days left of a year
-gen_dated soon soon.test $((-360 * day)) $((7 * day + 6))   # crosses 7 days in 6 s
 gen_dated gone gone.test $((-30 * day)) $((-1 * day))       # expired yesterday
 gen_dated short short.test $((-5 * day)) $((day / 2))       # 6-day cert, half a day left
 gen_dated fresh fresh.test -60 $((90 * day))                # 90 days left
+gen_dated soon soon.test $((-360 * day)) $((7 * day + 12))  # crosses 7 days in 12 s
 start_upstream
 CERTS="five soon gone short fresh" base_config "$T/c.ini"
 for h in five soon gone short fresh; do
@@ -49,10 +49,10 @@ grep -Eq 'ERROR CERT_EXPIRY status=expired names=gone.test' "$PX_LOG" && ok "exp
 grep -Eq 'WARN CERT_EXPIRY status=expiring names=short.test .* threshold_days="sixth of lifetime"' "$PX_LOG" &&
 	ok "6-day certificate: warned at a sixth of its lifetime" || fail "short.test warning"
 grep -Eq 'WARN CERT_EXPIRY status=expiring names=soon.test .* threshold_days=14' "$PX_LOG" &&
-	ok "7 days + 6 s left: warned at the 14-day step" || fail "soon.test 14-day warning"
+	ok "7 days + 12 s left: warned at the 14-day step" || fail "soon.test 14-day warning"
 check "90 days left: nothing" test "$(grep -c 'CERT_EXPIRY.*fresh.test' "$PX_LOG")" -eq 0
 # The periodic check sees soon.test cross 7 days; nothing repeats.
-wait_log 'CERT_EXPIRY status=expiring names=soon.test .* threshold_days=7' 15 &&
+wait_log 'CERT_EXPIRY status=expiring names=soon.test .* threshold_days=7' 25 &&
 	ok "periodic check: soon.test crossed the 7-day step" || fail "soon.test 7-day warning"
 sleep 1
 expect_eq "one line per step (five.test)" "$(grep -c 'CERT_EXPIRY.*names=five.test' "$PX_LOG")" 1
