@@ -264,6 +264,23 @@ out:
 	return rc;
 }
 
+/* The JWS signing input "protected.payload" (RFC 7515 §5.1), malloc'd;
+ * *len its length. */
+static char *signing_input(const char *prot64, const char *pay64,
+			   size_t *len)
+{
+	size_t n1 = strlen(prot64), n2 = strlen(pay64);
+	char *s = malloc(n1 + n2 + 2);
+
+	if (s == NULL)
+		return NULL;
+	memcpy(s, prot64, n1);
+	s[n1] = '.';
+	memcpy(s + n1 + 1, pay64, n2 + 1);
+	*len = n1 + 1 + n2;
+	return s;
+}
+
 char *jws_build(gnutls_privkey_t key, const char *kid, const char *nonce,
 		const char *url, const char *payload)
 {
@@ -272,7 +289,7 @@ char *jws_build(gnutls_privkey_t key, const char *kid, const char *nonce,
 	char *result = NULL, sig64[JWS_B64URL_LEN(64) + 1];
 	char jwkbuf[JWS_JWK_SIZE];
 	uint8_t sig[64];
-	size_t n1, n2;
+	size_t slen;
 
 	prot = json_pack("{s:s, s:s, s:s}", "alg", "ES256", "nonce", nonce,
 			 "url", url);
@@ -295,15 +312,10 @@ char *jws_build(gnutls_privkey_t key, const char *kid, const char *nonce,
 				: strdup("");
 	if (prot64 == NULL || pay64 == NULL)
 		goto out;
-	n1 = strlen(prot64);
-	n2 = strlen(pay64);
-	signing = malloc(n1 + n2 + 2);
+	signing = signing_input(prot64, pay64, &slen);
 	if (signing == NULL)
 		goto out;
-	memcpy(signing, prot64, n1);
-	signing[n1] = '.';
-	memcpy(signing + n1 + 1, pay64, n2 + 1);
-	if (jws_sign_es256(key, signing, n1 + 1 + n2, sig) != 0 ||
+	if (jws_sign_es256(key, signing, slen, sig) != 0 ||
 	    jws_b64url_encode(sig, sizeof(sig), sig64, sizeof(sig64)) ==
 		    (size_t)-1)
 		goto out;
@@ -373,7 +385,7 @@ char *jws_eab(const char *kid, const uint8_t *hmac_key, size_t key_len,
 	char *result = NULL, sig64[JWS_B64URL_LEN(32) + 1];
 	char jwkbuf[JWS_JWK_SIZE];
 	uint8_t mac[32];
-	size_t n1, n2;
+	size_t slen;
 
 	prot = json_pack("{s:s, s:s, s:s}", "alg", "HS256", "kid", kid, "url",
 			 url);
@@ -386,16 +398,11 @@ char *jws_eab(const char *kid, const uint8_t *hmac_key, size_t key_len,
 	pay64 = jws_b64url(jwkbuf, strlen(jwkbuf));
 	if (prot64 == NULL || pay64 == NULL)
 		goto out;
-	n1 = strlen(prot64);
-	n2 = strlen(pay64);
-	signing = malloc(n1 + n2 + 2);
+	signing = signing_input(prot64, pay64, &slen);
 	if (signing == NULL)
 		goto out;
-	memcpy(signing, prot64, n1);
-	signing[n1] = '.';
-	memcpy(signing + n1 + 1, pay64, n2 + 1);
 	if (gnutls_hmac_fast(GNUTLS_MAC_SHA256, hmac_key, key_len, signing,
-			     n1 + 1 + n2, mac) != 0 ||
+			     slen, mac) != 0 ||
 	    jws_b64url_encode(mac, sizeof(mac), sig64, sizeof(sig64)) ==
 		    (size_t)-1)
 		goto out;
