@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "acme_msg.h"
+#include "jws.h"
 
 static json_t *load(const char *buf, size_t len)
 {
@@ -443,39 +444,6 @@ out:
 	return rc;
 }
 
-/* base64url without padding into out (NUL-terminated); its length, or 0
- * if it does not fit. (jws.c has the same; acme_msg stays free of it.) */
-static size_t b64url(const unsigned char *in, size_t len, char *out,
-		     size_t outsz)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t i, o = 0;
-
-	if (((len + 2) / 3) * 4 + 1 > outsz)
-		return 0;
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-			     in[i + 2];
-
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (len - i == 1) {
-		out[o++] = tab[in[i] >> 2];
-		out[o++] = tab[(in[i] & 3) << 4];
-	} else if (len - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
-
-		out[o++] = tab[v >> 10];
-		out[o++] = tab[(v >> 4) & 63];
-		out[o++] = tab[(v & 15) << 2];
-	}
-	out[o] = '\0';
-	return o;
-}
-
 static int digits(const char *s, size_t n, int *out)
 {
 	size_t i;
@@ -594,12 +562,14 @@ int acme_cert_inspect(const char *pem, size_t len, char *const *names, size_t n,
 		if (gnutls_x509_crt_get_authority_key_id(crt, aki, &al, &crit) >=
 			    0 &&
 		    al > 0 &&
-		    (k = b64url(aki, al, out->cert_id,
-				sizeof(out->cert_id))) != 0 &&
+		    (k = jws_b64url_encode(aki, al, out->cert_id,
+					   sizeof(out->cert_id))) !=
+			    (size_t)-1 &&
 		    k + 1 < sizeof(out->cert_id)) {
 			out->cert_id[k] = '.';
-			if (b64url(serial, sl, out->cert_id + k + 1,
-				   sizeof(out->cert_id) - k - 1) == 0)
+			if (jws_b64url_encode(serial, sl, out->cert_id + k + 1,
+					      sizeof(out->cert_id) - k - 1) ==
+			    (size_t)-1)
 				out->cert_id[0] = '\0';
 		} else
 			out->cert_id[0] = '\0';

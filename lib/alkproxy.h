@@ -24,8 +24,9 @@ extern "C" {
 #define ALKPROXY_EXPORT
 #endif
 
-/** This header's version, X.Y.Z as 0xXXYYZZ (compare with
- * alkproxy_version_num() for the library actually loaded). */
+/** This header's version X.Y.Z, as (X << 16) | (Y << 8) | Z in
+ * ALKPROXY_VERSION_NUM (compare with alkproxy_version_num() for the
+ * library actually loaded). */
 #define ALKPROXY_VERSION_MAJOR 0
 #define ALKPROXY_VERSION_MINOR 2
 #define ALKPROXY_VERSION_PATCH 0

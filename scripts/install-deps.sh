@@ -88,31 +88,8 @@ if [ "$want_test" -eq 1 ]; then
 	fi
 fi
 
-# The host's Debian archive (as scripts/test-debian13.sh reads it).
-host_mirror()
-{
-	local f uri
-	for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list \
-		/etc/apt/sources.list.d/*.list; do
-		[ -f "$f" ] || continue
-		uri=$(awk '
-			/^[ \t]*#/ { next }
-			/^URIs:/ { u = $2 }
-			/^Suites:/ && u != "" && $0 !~ /-security/ &&
-				u ~ /debian\/?$/ { print u; exit }
-			/^deb[ \t]/ && $0 !~ /-security/ {
-				for (i = 2; i <= NF; i++)
-					if ($i ~ /^[a-z]+:\/\// && $i ~ /debian\/?$/) {
-						print $i; exit
-					}
-			}' "$f")
-		if [ -n "$uri" ]; then
-			echo "${uri%/}"
-			return
-		fi
-	done
-	echo http://deb.debian.org/debian
-}
+# host_mirror: the host's Debian archive (shared with the other script)
+. "$(dirname "$0")/host-mirror.sh"
 
 if [ -z "$missing" ] && [ "$pebble_new" -eq 0 ]; then
 	echo "install-deps: all dependencies present"

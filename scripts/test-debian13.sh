@@ -68,32 +68,8 @@ command -v debootstrap >/dev/null 2>&1 ||
 		"installs it)"
 command -v timeout >/dev/null 2>&1 || die "timeout(1) is missing"
 
-# The host's Debian archive: a deb822 "URIs:" or a one-line "deb" entry
-# whose suite is not a -security one.
-host_mirror()
-{
-	local f uri
-	for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list \
-		/etc/apt/sources.list.d/*.list; do
-		[ -f "$f" ] || continue
-		uri=$(awk '
-			/^[ \t]*#/ { next }
-			/^URIs:/ { u = $2 }
-			/^Suites:/ && u != "" && $0 !~ /-security/ &&
-				u ~ /debian\/?$/ { print u; exit }
-			/^deb[ \t]/ && $0 !~ /-security/ {
-				for (i = 2; i <= NF; i++)
-					if ($i ~ /^[a-z]+:\/\// && $i ~ /debian\/?$/) {
-						print $i; exit
-					}
-			}' "$f")
-		if [ -n "$uri" ]; then
-			echo "${uri%/}"
-			return
-		fi
-	done
-	echo http://deb.debian.org/debian
-}
+# host_mirror: the host's Debian archive (shared with the other script)
+. "$(dirname "$0")/host-mirror.sh"
 mirror="${AP_DEBIAN13_MIRROR:-$(host_mirror)}"
 
 t0=$(date +%s)
