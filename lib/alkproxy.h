@@ -81,10 +81,20 @@ typedef void (*alkproxy_log_cb)(void *ud, enum alkproxy_log_level level,
 
 /**
  * Route every event to cb instead of stdout and the log file (NULL restores
- * them). Logging is process-wide: it applies to every handle in the
+ * them; see alkproxy_set_log_stdout). Logging is process-wide: it applies to every handle in the
  * process. Thread-safe.
  */
 ALKPROXY_EXPORT void alkproxy_set_log_callback(alkproxy_log_cb cb, void *ud);
+
+/**
+ * Also write every event to standard output (on = 1), as the
+ * reverse-proxy daemon does: one line per event, never blocking (lines
+ * nobody reads are dropped and counted in a LOG_DROPPED event). Off by
+ * default: the library writes nothing to the program's stdout or stderr;
+ * events go to the log callback, else to the [logging] file, else
+ * nowhere. Process-wide; thread-safe.
+ */
+ALKPROXY_EXPORT void alkproxy_set_log_stdout(int on);
 
 /** Static text for an error code; never NULL, never to be freed. */
 ALKPROXY_EXPORT const char *alkproxy_strerror(int err);
@@ -228,6 +238,10 @@ struct alkproxy_request {
 	const char *error;	/**< NULL, "client_abort", "timeout", "aborted" */
 	uint64_t bytes_in, bytes_out; /**< as in alkproxy_stats */
 	uint64_t duration_us;	/**< from the request line to the end */
+	/** a handler site's label (alkproxy_mhd.h), else NULL; such a
+	 * request's bytes_out is 0: libmicrohttpd does not tell what the
+	 * program's response sent */
+	const char *handler;
 };
 typedef void (*alkproxy_request_cb)(void *ud, const struct alkproxy_request *r);
 
@@ -275,7 +289,9 @@ ALKPROXY_EXPORT const char *alkproxy_rq_header(const alkproxy_rq *rq,
 /**
  * Add a header to the request the upstream gets (e.g. the user an auth
  * check found); a header of that name from the client is dropped, so it
- * cannot be forged. ALKPROXY_EINVAL for a name that is not a token, a
+ * cannot be forged. For a handler site (alkproxy_mhd.h) the program's
+ * handler sees the header; a request whose client sent one of that name
+ * is answered 400 (BAD_REQUEST), as libmicrohttpd cannot drop it. ALKPROXY_EINVAL for a name that is not a token, a
  * value with control bytes or over 8 KiB, or a header the proxy writes
  * itself (Host, X-Forwarded-*, X-Real-IP, framing and hop-by-hop ones);
  * ALKPROXY_ENOMEM. The strings are copied.

@@ -16,10 +16,13 @@
 #include <curl/curl.h>
 
 #include "alkproxy.h"
+#include "alkproxy_mhd.h"
+#include "certmgr.h"
 #include "config.h"
 #include "httpd80.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 #include "ap_autoconf.h"
 
@@ -86,6 +89,11 @@ void alkproxy_set_log_callback(alkproxy_log_cb cb, void *ud)
 	user_log_ud = ud;
 	if (cb != NULL)
 		log_set_sink(log_to_user, NULL);
+}
+
+void alkproxy_set_log_stdout(int on)
+{
+	log_set_stdout(on);
 }
 
 struct diag_ctx {
@@ -453,6 +461,7 @@ static void request_done(void *ud, const struct proxy_request_info *r)
 	q.bytes_in = r->bytes_in;
 	q.bytes_out = r->bytes_out;
 	q.duration_us = r->duration_us;
+	q.handler = r->handler;
 	p->req_cb(p->req_ud, &q);
 }
 
@@ -536,4 +545,176 @@ int alkproxy_rq_add_header(alkproxy_rq *rq, const char *name,
 	if (proxy_access_add_header(a, name, value) == 0)
 		return ALKPROXY_OK;
 	return a->oom ? ALKPROXY_ENOMEM : ALKPROXY_EINVAL;
+}
+
+/* ---- handler sites (alkproxy_mhd.h) ---- */
+
+int alkproxy_set_handler(alkproxy *p, const char *label,
+			 MHD_AccessHandlerCallback handler, void *handler_cls,
+			 MHD_RequestCompletedCallback completed,
+			 void *completed_cls)
+{
+	if (p == NULL || label == NULL)
+		return ALKPROXY_EINVAL;
+	if (p->state == HANDLE_RUNNING)
+		return ALKPROXY_ESTATE;
+	return server_set_handler(p->srv, label, handler, handler_cls,
+				  completed, completed_cls) == 0
+		       ? ALKPROXY_OK
+		       : ALKPROXY_EINVAL;
+}
+
+/* ---- the certificate manager (alkproxy_mhd.h) ---- */
+
+struct alkproxy_certs {
+	struct certmgr *m;
+	int started;
+	alkproxy_diag_cb diag;
+	void *diag_ud;
+};
+
+static int certs_create(alkproxy_certs **out, struct config *cfg,
+			struct diag_ctx *d)
+{
+	alkproxy_certs *c;
+	int rc;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		config_free(cfg);
+		return ALKPROXY_ENOMEM;
+	}
+	log_set_level(cfg->log_level);
+	if (cfg->log_file != NULL && log_open_file(cfg->log_file) != 0) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "%s: cannot open log file %s",
+			 cfg->path, cfg->log_file);
+		if (d->cb != NULL)
+			d->cb(d->ud, 1, msg);
+		config_free(cfg);
+		free(c);
+		return ALKPROXY_ECONFIG;
+	}
+	rc = certmgr_new(cfg, &c->m);
+	if (rc != CERTMGR_OK) {
+		if (d->cb != NULL)
+			d->cb(d->ud, 1,
+			      rc == CERTMGR_ENOMEM
+				      ? "out of memory"
+				      : "cannot make the TLS session ticket key");
+		free(c);
+		return rc == CERTMGR_ENOMEM ? ALKPROXY_ENOMEM : ALKPROXY_ETLS;
+	}
+	c->diag = d->cb;
+	c->diag_ud = d->ud;
+	*out = c;
+	return ALKPROXY_OK;
+}
+
+int alkproxy_certs_create_file(alkproxy_certs **out, const char *path,
+			       alkproxy_diag_cb diag, void *ud)
+{
+	struct diag_ctx d = {diag, ud};
+	struct config *cfg = NULL;
+
+	if (out == NULL || path == NULL)
+		return ALKPROXY_EINVAL;
+	*out = NULL;
+	pthread_once(&global_once, global_init);
+	if (global_rc != 0)
+		return ALKPROXY_ESYSTEM;
+	if (config_load_file(path, CONFIG_CHECK_FILES | CONFIG_CERTS_ONLY,
+			     diag_fwd, &d, &cfg) != 0)
+		return ALKPROXY_ECONFIG;
+	return certs_create(out, cfg, &d);
+}
+
+int alkproxy_certs_create_string(alkproxy_certs **out, const char *ini,
+				 const char *name, alkproxy_diag_cb diag,
+				 void *ud)
+{
+	struct diag_ctx d = {diag, ud};
+	struct config *cfg = NULL;
+
+	if (out == NULL || ini == NULL)
+		return ALKPROXY_EINVAL;
+	*out = NULL;
+	pthread_once(&global_once, global_init);
+	if (global_rc != 0)
+		return ALKPROXY_ESYSTEM;
+	if (config_load_string(ini, name != NULL ? name : "(string)",
+			       CONFIG_CHECK_FILES | CONFIG_CERTS_ONLY,
+			       diag_fwd, &d, &cfg) != 0)
+		return ALKPROXY_ECONFIG;
+	return certs_create(out, cfg, &d);
+}
+
+int alkproxy_certs_start(alkproxy_certs *c, unsigned https_port)
+{
+	char err[512], msg[600];
+	int rc;
+
+	if (c == NULL || https_port == 0 || https_port > 65535)
+		return ALKPROXY_EINVAL;
+	if (c->started)
+		return ALKPROXY_ESTATE;
+	rc = certmgr_start(c->m, https_port, err, sizeof(err));
+	if (rc != CERTMGR_OK) {
+		log_event(LOG_LEVEL_ERROR, "STARTUP_FAILED", "error", err,
+			  LOG_END);
+		if (c->diag != NULL) {
+			snprintf(msg, sizeof(msg), "start: %s", err);
+			c->diag(c->diag_ud, 1, msg);
+		}
+		return rc == CERTMGR_ETLS      ? ALKPROXY_ETLS
+		       : rc == CERTMGR_ECONFIG ? ALKPROXY_ECONFIG
+		       : rc == CERTMGR_ENOMEM  ? ALKPROXY_ENOMEM
+					       : ALKPROXY_ESYSTEM;
+	}
+	c->started = 1;
+	return ALKPROXY_OK;
+}
+
+int alkproxy_certs_cert_callback(gnutls_session_t session,
+				 const gnutls_datum_t *req_ca_dn, int nreqs,
+				 const gnutls_pk_algorithm_t *pk_algos,
+				 int pk_algos_length, gnutls_pcert_st **pcert,
+				 unsigned int *pcert_length,
+				 gnutls_privkey_t *pkey)
+{
+	return tls_cert_callback(session, req_ca_dn, nreqs, pk_algos,
+				 pk_algos_length, pcert, pcert_length, pkey);
+}
+
+int alkproxy_certs_http01(alkproxy_certs *c, const char *url, char *out,
+			  size_t outsz)
+{
+	if (c == NULL || url == NULL || out == NULL || outsz == 0)
+		return -1;
+	return certmgr_http01(c->m, url, out, outsz);
+}
+
+size_t alkproxy_certs_names(alkproxy_certs *c)
+{
+	return c != NULL ? certmgr_names(c->m) : 0;
+}
+
+int alkproxy_certs_stop(alkproxy_certs *c)
+{
+	if (c == NULL)
+		return ALKPROXY_EINVAL;
+	if (!c->started)
+		return ALKPROXY_ESTATE;
+	certmgr_stop(c->m);
+	c->started = 0;
+	return ALKPROXY_OK;
+}
+
+void alkproxy_certs_free(alkproxy_certs *c)
+{
+	if (c == NULL)
+		return;
+	certmgr_free(c->m);
+	free(c);
 }

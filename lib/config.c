@@ -55,6 +55,7 @@ void config_free(struct config *cfg)
 	free(cfg->log_file);
 	for (i = 0; i < cfg->n_sites; i++) {
 		free(cfg->sites[i].host);
+		free(cfg->sites[i].handler);
 		free(cfg->sites[i].upstream);
 		free(cfg->sites[i].upstream_host);
 		free(cfg->sites[i].upstream_url);

@@ -23,8 +23,15 @@ enum log_level {
 	LOG_LEVEL_TRACE = 4
 };
 
+/* longest handler label (config key handler, alkproxy_set_handler) */
+#define CONFIG_HANDLER_LABEL_MAX 64
+
 struct config_site {
 	char *host;          /* lower-case, no port, no trailing dot */
+	/* handler = LABEL: answered by the embedding program's handler of
+	 * that label (alkproxy_set_handler), not proxied; the upstream
+	 * fields are then NULL/0. Exactly one of handler and upstream. */
+	char *handler;
 	char *upstream;      /* as written: "host:port" or "[v6]:port" */
 	char *upstream_host; /* host part without brackets */
 	unsigned upstream_port;
@@ -122,6 +129,12 @@ typedef void (*config_diag_fn)(void *ud, int is_error, const char *file,
  * not fail the load. check_files = 1 also opens cert/key files and checks
  * that each key matches its certificate.
  */
+/* Bits of config_load_*'s flags (historically check_files: 1 still
+ * means "check the files"). CONFIG_CERTS_ONLY: the file of a certificate
+ * manager (alkproxy_certs_*): [tls] and [logging] only — no [site], no
+ * bind_addr, HTTP-01 answered by the program, tls-alpn-01 refused. */
+#define CONFIG_CHECK_FILES 1
+#define CONFIG_CERTS_ONLY 2
 int config_load_file(const char *path, int check_files, config_diag_fn diag,
 		     void *ud, struct config **out);
 int config_load_string(const char *text, const char *name, int check_files,

@@ -160,7 +160,13 @@ static void finish_acme(struct config_parse *p)
 	if (cfg->n_acme_domains == 0)
 		config_parse_diag(p, 1, tls_line,
 				  "acme mode needs acme_domains in [tls]");
-	if (cfg->http_port == 0 && cfg->acme_challenge == CONFIG_ACME_HTTP01)
+	if (p->certs_only && cfg->acme_challenge == CONFIG_ACME_TLSALPN01)
+		config_parse_diag(
+			p, 1, p->challenge_line,
+			"a certificate manager answers http-01 only (through "
+			"the program's port-80 handler), not tls-alpn-01");
+	if (cfg->http_port == 0 && cfg->acme_challenge == CONFIG_ACME_HTTP01 &&
+	    !p->certs_only)
 		config_parse_diag(
 			p, 1, p->http_line ? p->http_line : tls_line,
 			"acme mode answers HTTP-01 challenges on http_port, which "
@@ -200,7 +206,7 @@ static void finish_acme(struct config_parse *p)
 	if (cfg->acme_contact == NULL && p->contact_line == 0)
 		config_parse_diag(p, 1, tls_line,
 				  "acme mode needs acme_contact in [tls]");
-	for (i = 0; i < cfg->n_acme_domains; i++)
+	for (i = 0; i < cfg->n_acme_domains && !p->certs_only; i++)
 		if (!has_site(cfg, cfg->acme_domains[i]))
 			config_parse_diag(
 				p, 0, p->domain_lines[i],
@@ -231,7 +237,7 @@ void config_check(struct config_parse *p)
 	struct config *cfg = p->cfg;
 	size_t i;
 
-	if (cfg->bind_addr == NULL && p->bind_line == 0)
+	if (cfg->bind_addr == NULL && p->bind_line == 0 && !p->certs_only)
 		config_parse_diag(p, 1, p->sect_line[SECT_SERVER],
 				  "missing required key bind_addr in [server]");
 	if (cfg->bind_addr != NULL && !cfg->allow_wildcard_bind &&
@@ -266,9 +272,25 @@ void config_check(struct config_parse *p)
 		int v6 = strchr(s->upstream_host ? s->upstream_host : "", ':') !=
 			 NULL;
 
+		if (s->handler != NULL && s->upstream_host != NULL) {
+			config_parse_diag(
+				p, 1, s->line,
+				"[site %s] has both handler and upstream: one of them",
+				s->host);
+			continue;
+		}
+		if (s->handler != NULL) {
+			if (s->upstream_https || s->upstream_ca_file != NULL)
+				config_parse_diag(
+					p, 1, s->line,
+					"[site %s] has a handler: upstream_scheme and upstream_ca_file do not apply",
+					s->host);
+			continue;
+		}
 		if (s->upstream_host == NULL) {
 			config_parse_diag(p, 1, s->line,
-					  "[site %s] needs upstream", s->host);
+					  "[site %s] needs upstream (or handler)",
+					  s->host);
 			continue;
 		}
 		if (p->check_files && s->upstream_ca_file != NULL) {
@@ -293,7 +315,7 @@ void config_check(struct config_parse *p)
 			p->oom = 1;
 		}
 	}
-	if (cfg->n_sites == 0)
+	if (cfg->n_sites == 0 && !p->certs_only)
 		config_parse_diag(
 			p, 0, 0,
 			"no [site HOST] sections: every request gets 404");

@@ -98,6 +98,7 @@ static const struct key_def limits_keys[] = {
 };
 
 static const struct key_def site_keys[] = {
+	KX("handler"),
 	KX("upstream"),
 	KX("upstream_scheme"),
 	KU(struct config_site, "connect_timeout_secs", connect_timeout_secs, 1,
@@ -173,6 +174,15 @@ static int parse_log_level(const char *s, enum log_level *out)
 		}
 	}
 	return -1;
+}
+
+/* A handler label: 1..CONFIG_HANDLER_LABEL_MAX of A-Z a-z 0-9 . _ - */
+static int valid_label(const char *v)
+{
+	size_t n = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			     "0123456789._-");
+
+	return n > 0 && v[n] == '\0' && n <= CONFIG_HANDLER_LABEL_MAX;
 }
 
 /*
@@ -415,6 +425,17 @@ static void special_key(struct config_parse *p, const char *name,
 				p, 1, ln,
 				"level must be error, warn, info, debug or trace, not '%s'",
 				value);
+	} else if (p->sect == SECT_SITE && !strcmp(name, "handler")) {
+		struct config_site *site = &cfg->sites[p->cur];
+
+		if (!valid_label(value)) {
+			config_parse_diag(
+				p, 1, ln,
+				"invalid handler label '%s': 1 to %d of A-Z a-z 0-9 . _ -",
+				value, CONFIG_HANDLER_LABEL_MAX);
+			return;
+		}
+		site->handler = config_parse_strdup(p, value);
 	} else if (p->sect == SECT_SITE && !strcmp(name, "upstream")) {
 		struct config_site *site = &cfg->sites[p->cur];
 		const char *why;

@@ -64,6 +64,15 @@ static void open_section(struct config_parse *p, const char *text, size_t n)
 				  (int)n, text);
 		return;
 	}
+	if (p->certs_only && s != SECT_TLS && s != SECT_LOGGING &&
+	    s != SECT_CERT) {
+		config_parse_diag(p, 1, p->lineno,
+				  "[%s] is not part of a certificate manager's "
+				  "configuration ([tls], [certificate NAME], "
+				  "[logging])",
+				  word);
+		return;
+	}
 	if (s == SECT_SITE || s == SECT_CERT) {
 		if (arg == NULL) {
 			config_parse_diag(p, 1, p->lineno,
@@ -323,7 +332,8 @@ static int load_buffer(const char *buf, size_t len, const char *name,
 	p.buf = buf;
 	p.len = len;
 	p.file = name;
-	p.check_files = check_files;
+	p.check_files = (check_files & CONFIG_CHECK_FILES) != 0;
+	p.certs_only = (check_files & CONFIG_CERTS_ONLY) != 0;
 	p.diag = dfn;
 	p.ud = ud;
 	p.sect = SECT_NONE;

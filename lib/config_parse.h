@@ -49,6 +49,7 @@ struct config_parse {
 	size_t len, pos;
 	const char *file;
 	int check_files;
+	int certs_only; /* CONFIG_CERTS_ONLY: a certificate manager's file */
 	config_diag_fn diag;
 	void *ud;
 

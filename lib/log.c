@@ -3,7 +3,8 @@
  * log: formatting, escaping and sinks for the event log (SPEC F9), and the
  * non-blocking stdout sink (issue 13).
  * Owns: the level, the file sink (log_fd, log_path), the callback sink,
- * and the stdout state (out_*: how descriptor 1 is written, a private
+ * whether stdout is a sink at all (out_on: the daemon turns it on, an
+ * embedding program may), and the stdout state (out_*: how descriptor 1 is written, a private
  * descriptor for it, the unwritten remainder of one line, the count of
  * dropped lines). Must not touch: signal dispositions or masks, and the
  * flags of descriptor 1 (its open file description is shared with the
@@ -65,6 +66,9 @@ static int log_fd = -1;
 static char *log_path;
 static log_sink_fn log_sink;
 static void *log_sink_ud;
+/* stdout is a sink only when asked (log_set_stdout: the daemon); a
+ * program that embeds the library keeps its stdout to itself */
+static int out_on;
 static enum out_kind out_kind = OUT_UNSET;
 static int out_fd = -1;
 /* The unwritten end of the last line a socket or terminal took in part:
@@ -98,6 +102,13 @@ void log_set_sink(log_sink_fn fn, void *ud)
 	pthread_mutex_lock(&log_mu);
 	log_sink = fn;
 	log_sink_ud = ud;
+	pthread_mutex_unlock(&log_mu);
+}
+
+void log_set_stdout(int on)
+{
+	pthread_mutex_lock(&log_mu);
+	out_on = on != 0;
 	pthread_mutex_unlock(&log_mu);
 }
 
@@ -428,7 +439,7 @@ static int out_dropped_then(const char *line, size_t len)
 	return 1;
 }
 
-static void write_sinks(const char *line, size_t len)
+static void write_stdout(const char *line, size_t len)
 {
 	int done;
 
@@ -436,18 +447,24 @@ static void write_sinks(const char *line, size_t len)
 		out_classify();
 	if (out_kind == OUT_BLOCKING) {
 		write_all(STDOUT_FILENO, line, len);
-	} else {
-		/* The rest of a line taken in part comes first; while it
-		 * cannot be finished, new lines are dropped. */
-		if (!out_flush_pending())
-			done = 0;
-		else if (out_dropped > 0)
-			done = out_dropped_then(line, len);
-		else
-			done = out_line(line, len);
-		if (!done)
-			out_dropped++;
+		return;
 	}
+	/* The rest of a line taken in part comes first; while it cannot be
+	 * finished, new lines are dropped. */
+	if (!out_flush_pending())
+		done = 0;
+	else if (out_dropped > 0)
+		done = out_dropped_then(line, len);
+	else
+		done = out_line(line, len);
+	if (!done)
+		out_dropped++;
+}
+
+static void write_sinks(const char *line, size_t len)
+{
+	if (out_on)
+		write_stdout(line, len);
 	if (log_fd >= 0)
 		write_all(log_fd, line, len);
 }

@@ -45,6 +45,8 @@ int log_reopen(void);
  * the private descriptor opened for it, discard a pending remainder and
  * reset the count of dropped lines. The next line classifies stdout anew. */
 void log_stdout_reset(void);
+/* Write events to stdout (1) or not (0, the default). Any thread. */
+void log_set_stdout(int on);
 
 /*
  * Log one event. Arguments after event are key, value pairs of strings

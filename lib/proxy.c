@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "handler.h"
 #include "headers.h"
 #include "host.h"
 #include "listener.h"
@@ -501,8 +502,73 @@ static unsigned access_hook(struct xfer *x, const struct proxy_hooks *h,
 	return (unsigned)v;
 }
 
-static enum MHD_Result first_call(struct xfer *x, const char *method,
-				  const char *version)
+/* A handler site: the access hook's headers go to the request, then the
+ * program's handler takes over (handler.c). */
+static enum MHD_Result begin_handler(struct xfer *x, struct curl_slist *added,
+				     const struct hdr_scan *scan,
+				     const char *url, const char *method,
+				     const char *version,
+				     const char *upload_data,
+				     size_t *upload_data_size)
+{
+	const struct proxy_ctx *ctx = x->ctx;
+	const char *clash = NULL;
+	int r;
+
+	x->handler = handler_find(&ctx->hooks->handlers, x->site->handler);
+	if (x->handler == NULL) { /* handler_check ran at start and reload */
+		curl_slist_free_all(added);
+		return respond_first(x, 500, &scan->f);
+	}
+	r = handler_add_headers(x, added, &clash);
+	if (r == -2)
+		return MHD_NO;
+	if (r == -1) {
+		/* The program would see the client's value under a name
+		 * its access hook vouches for: refused, never forwarded. */
+		log_event(LOG_LEVEL_INFO, "BAD_REQUEST", "client_ip",
+			  x->client_ip, "host", x->host, "error",
+			  "request carries a header the access hook sets",
+			  "header", clash, LOG_END);
+		x->handler = NULL;
+		return respond_first(x, 400, &scan->f);
+	}
+	if (upstream_stopped(x->up))
+		return respond_first(x, 503, &scan->f); /* worker stopping */
+	x->state = XFER_HANDLED;
+	return handler_call(x, url, method, version, upload_data,
+			    upload_data_size);
+}
+
+/* A later call for a handler site: the body counted against the limit
+ * before the program's handler sees it; over it, the rest is read and
+ * dropped and 413 answered as for a proxied site. */
+static enum MHD_Result handler_next(struct xfer *x, const char *url,
+				    const char *method, const char *version,
+				    const char *upload_data,
+				    size_t *upload_data_size)
+{
+	const struct config *cfg = x->snap->cfg;
+	size_t len = *upload_data_size;
+
+	if (!x->too_large && x->body_seen + len > cfg->body_limit_bytes)
+		x->too_large = 1;
+	if (x->too_large) {
+		if (len == 0)
+			return respond_plain(x, 413);
+		x->body_seen += len;
+		*upload_data_size = 0;
+		return x->body_seen > cfg->body_limit_bytes + BODY_DISCARD_SLACK
+			       ? MHD_NO : MHD_YES;
+	}
+	return handler_call(x, url, method, version, upload_data,
+			    upload_data_size);
+}
+
+static enum MHD_Result first_call(struct xfer *x, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data,
+				  size_t *upload_data_size)
 {
 	const struct proxy_ctx *ctx = x->ctx;
 	struct curl_slist *added = NULL;
@@ -613,6 +679,11 @@ static enum MHD_Result first_call(struct xfer *x, const char *method,
 			free(host_value);
 			return respond_first(x, v, &scan.f);
 		}
+	}
+	if (x->site->handler != NULL) {
+		free(host_value);
+		return begin_handler(x, added, &scan, url, method, version,
+				     upload_data, upload_data_size);
 	}
 
 	build.x = x;
@@ -902,11 +973,14 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn,
 
 	(void)cls;
 	(void)conn;
-	(void)url;
 	if (x == NULL)
 		return MHD_NO;
 	if (x->state == XFER_NEW)
-		return first_call(x, method, version);
+		return first_call(x, url, method, version, upload_data,
+				  upload_data_size);
+	if (x->state == XFER_HANDLED)
+		return handler_next(x, url, method, version, upload_data,
+				    upload_data_size);
 	if (x->state == XFER_ANSWERED) {
 		if (x->deferred_status != 0 && *upload_data_size == 0) {
 			unsigned st = x->deferred_status;
@@ -931,13 +1005,14 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct stats_slot *st;
 	struct timespec now;
 	char status[16], dur[32], path[LOG_LINE_MAX / 2];
-	const char *error;
+	const char *error, *opt_k[2] = {NULL, NULL}, *opt_v[2] = {NULL, NULL};
 	long ms;
-	size_t plen;
+	size_t plen, n_opt = 0;
 
 	if (x == NULL)
 		return;
 	*con_cls = NULL;
+	handler_completed(x, conn, toe);
 	xfer_client_gone(x);
 
 	if (x->resp_status == 0) {
@@ -966,11 +1041,21 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		: toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client_abort"
 		: toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
 							       : "aborted";
+	/* optional fields, packed: the first NULL key ends the line */
+	if (x->handler != NULL) {
+		opt_k[n_opt] = "handler";
+		opt_v[n_opt++] = x->handler->label;
+	}
+	if (error != NULL) {
+		opt_k[n_opt] = "error";
+		opt_v[n_opt++] = error;
+	}
 	log_event(LOG_LEVEL_INFO, "REQUEST", "client_ip", x->client_ip, "host",
 		  x->host[0] ? x->host : "-", "method",
 		  x->state != XFER_NEW ? xfer_method(x) : "-", "path", path, "status",
-		  status, "upstream", x->site ? x->site->upstream : "-",
-		  "duration_ms", dur, error != NULL ? "error" : NULL, error,
+		  status, "upstream",
+		  x->site && x->site->upstream ? x->site->upstream : "-",
+		  "duration_ms", dur, opt_k[0], opt_v[0], opt_k[1], opt_v[1],
 		  LOG_END);
 	st = ctx->st;
 	stats_add(st, STATS_REQUESTS, 1);
@@ -988,6 +1073,7 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		ri.client_ip = x->client_ip;
 		ri.site = x->site != NULL ? x->site->host : NULL;
 		ri.upstream = x->site != NULL ? x->site->upstream : NULL;
+		ri.handler = x->handler != NULL ? x->handler->label : NULL;
 		ri.error = error;
 		ri.bytes_in = x->body_seen;
 		ri.bytes_out = x->body_sent;

@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include "handler.h"
+
 struct listener;
 struct stats_slot;
 struct upstream;
@@ -29,6 +31,7 @@ struct proxy_request_info {
 	const char *method, *host, *path, *client_ip;
 	const char *site;     /* the site's host, or NULL (no route) */
 	const char *upstream; /* the site's upstream, or NULL */
+	const char *handler;  /* the handler site's label, or NULL */
 	const char *error;    /* NULL, or client_abort / timeout / aborted */
 	uint64_t bytes_in, bytes_out, duration_us;
 };
@@ -60,6 +63,7 @@ struct proxy_hooks {
 	void *ud;
 	int (*access)(void *ud, struct proxy_access *a);
 	void *access_ud;
+	struct handler_table handlers; /* handler sites (handler.h) */
 };
 
 /* What the request code of one worker needs, given once: the cls of the

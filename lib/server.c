@@ -25,6 +25,7 @@
 #include "certwatch.h"
 #include "conns.h"
 #include "ap_autoconf.h"
+#include "handler.h"
 #include "httpd80.h"
 #include "listener.h"
 #include "log.h"
@@ -323,6 +324,15 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	socklen_t sslen;
 	int v6, lfd, ok, rc;
 
+	/* every handler site needs its handler (registered by now) */
+	{
+		struct snapshot *cur = snapshot_cell_get(&srv->snap);
+
+		rc = handler_check(&srv->hooks.handlers, cur->cfg, err, errsz);
+		snapshot_put(cur);
+		if (rc != 0)
+			return SERVER_ECONFIG;
+	}
 	/* a server stopped before starts again from a clean slate */
 	conn_table_clear_stopping(srv->table);
 	conns_reopen(srv->https_l.conns);
@@ -506,6 +516,10 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 	struct snapshot *ns;
 	char changed[512];
 
+	if (handler_check(&srv->hooks.handlers, newcfg, err, errsz) != 0) {
+		config_free(newcfg);
+		return -1;
+	}
 	if (srv->cfg->tls_mode == CONFIG_TLS_MANUAL &&
 	    newcfg->tls_mode == CONFIG_TLS_MANUAL &&
 	    tls_bundle_load(newcfg, &b, err, errsz) != 0) {
@@ -595,6 +609,14 @@ void server_set_access_hook(struct server *srv,
 {
 	srv->hooks.access = fn;
 	srv->hooks.access_ud = ud;
+}
+
+int server_set_handler(struct server *srv, const char *label,
+		       MHD_AccessHandlerCallback fn, void *cls,
+		       MHD_RequestCompletedCallback done, void *done_cls)
+{
+	return handler_set(&srv->hooks.handlers, label, fn, cls, done,
+			   done_cls);
 }
 
 void server_stats(const struct server *srv, uint64_t counters[STATS_COUNT],

@@ -61,6 +61,11 @@ void server_set_request_hook(struct server *srv,
 					const struct proxy_request_info *r),
 			     void *ud);
 /* The access hook (fn NULL: none). Only while not running. */
+/* Register (fn != NULL) or remove a handler site's handler (handler.h);
+ * only while not running. 0, or -1 (label invalid, table full). */
+int server_set_handler(struct server *srv, const char *label,
+		       MHD_AccessHandlerCallback fn, void *cls,
+		       MHD_RequestCompletedCallback done, void *done_cls);
 void server_set_access_hook(struct server *srv,
 			    int (*fn)(void *ud, struct proxy_access *a),
 			    void *ud);

@@ -446,6 +446,16 @@ void tls_store_check_expiry(struct tls_store *s, time_t now)
 	}
 }
 
+size_t tls_store_names(struct tls_store *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->cur != NULL ? tls_bundle_names(s->cur) : 0;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
 size_t tls_store_retired(struct tls_store *s)
 {
 	const struct tls_bundle *b;

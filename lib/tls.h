@@ -60,6 +60,8 @@ void tls_store_set_challenge(struct tls_store *s, struct tls_bundle *b);
  * certificate. Any thread (certwatch, ACME, main after a load). */
 void tls_store_check_expiry(struct tls_store *s, time_t now);
 /* Replaced bundles not freed yet (tests). */
+/* Names the current bundle covers (0: none installed). Any thread. */
+size_t tls_store_names(struct tls_store *s);
 size_t tls_store_retired(struct tls_store *s);
 void tls_store_free(struct tls_store *s);
 /* Issue and accept session tickets on this store's listener (TLS 1.2

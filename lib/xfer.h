@@ -37,6 +37,7 @@
 struct MHD_Connection;
 struct config_site;
 struct snapshot;
+struct handler;
 struct upstream;
 struct xfer;
 
@@ -54,7 +55,8 @@ struct xfer;
 enum xfer_state {
 	XFER_NEW,      /* head received, not yet routed (first call) */
 	XFER_PROXYING, /* handed to the upstream: body in, head awaited */
-	XFER_ANSWERED  /* a response is queued (our own or the upstream's) */
+	XFER_ANSWERED, /* a response is queued (our own or the upstream's) */
+	XFER_HANDLED   /* a handler site's: the program's handler answers */
 };
 
 /* The upstream transfer. */
@@ -109,6 +111,11 @@ struct xfer {
 	int resp_status; /* status sent to the client, for REQUEST log */
 	unsigned deferred_status; /* proxy.c's answer for the next call */
 	int force_close; /* proxy.c: its own answer closes the connection */
+	/* a handler site's request (handler.c): the program's handler and
+	 * its per-request pointer (its con_cls) */
+	const struct handler *handler;
+	void *handler_cls;
+	int handler_called;
 
 	/* the two rings and the wait flags of the upstream side */
 	struct ring up_ring, down_ring;

@@ -821,8 +821,69 @@ static void test_manual(void)
 	rmdir(dir);
 }
 
+/* [site] handler = LABEL (issue 18): one of handler and upstream. */
+static void test_handler_sites(void)
+{
+	struct config *cfg = NULL;
+
+	CHECK(load(BASE ACME SITE "[site app.example]\nhandler = app-1.v2_x\n",
+		   &cfg) == 0);
+	if (cfg != NULL) {
+		CHECK(cfg->n_sites == 2);
+		CHECK_STR(cfg->sites[1].handler, "app-1.v2_x");
+		CHECK(cfg->sites[1].upstream == NULL);
+		CHECK(cfg->sites[1].upstream_url == NULL);
+		CHECK(cfg->sites[0].handler == NULL);
+	}
+	config_free(cfg);
+	CHECK(fails_with(BASE "[site x.example]\nhandler = app\nupstream = h:1\n",
+			 "t.ini:3: [site x.example] has both handler and upstream"));
+	CHECK(fails_with(BASE "[site x.example]\nhandler = a b\n",
+			 "t.ini:4: invalid handler label 'a b'"));
+	CHECK(fails_with(BASE "[site x.example]\nhandler = a/b\n",
+			 "t.ini:4: invalid handler label"));
+	CHECK(fails_with(BASE "[site x.example]\nhandler = "
+			 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+			 "t.ini:4: invalid handler label"));
+	CHECK(fails_with(BASE "[site x.example]\nhandler = app\nupstream_scheme = https\n",
+			 "t.ini:3: [site x.example] has a handler: upstream_scheme"));
+	CHECK(fails_with(BASE "[site x.example]\nhandler = a\nhandler = b\n",
+			 "t.ini:5: duplicate key handler"));
+}
+
+/* A certificate manager's file (CONFIG_CERTS_ONLY): [tls], [certificate]
+ * and [logging] only; no bind_addr, no port 80, no tls-alpn-01. */
+static void test_certs_only(void)
+{
+	struct config *cfg = NULL;
+	int rc;
+
+	diags[0] = '\0';
+	rc = config_load_string(ACME "[logging]\nlevel = warn\n", "t.ini",
+				CONFIG_CERTS_ONLY, collect, NULL, &cfg);
+	CHECK(rc == 0);
+	CHECK_STR(diags, ""); /* no "no [site]" or "acme_domains" warnings */
+	config_free(cfg);
+	cfg = NULL;
+	diags[0] = '\0';
+	rc = config_load_string(BASE ACME SITE, "t.ini", CONFIG_CERTS_ONLY,
+				collect, NULL, &cfg);
+	CHECK(rc == -1 && cfg == NULL);
+	CHECK(strstr(diags, "t.ini:1: [server] is not part of a certificate "
+			    "manager's configuration") != NULL);
+	CHECK(strstr(diags, "t.ini:6: [site] is not part of") != NULL);
+	diags[0] = '\0';
+	rc = config_load_string(ACME "acme_challenge = tls-alpn-01\n", "t.ini",
+				CONFIG_CERTS_ONLY, collect, NULL, &cfg);
+	CHECK(rc == -1);
+	CHECK(strstr(diags, "t.ini:4: a certificate manager answers http-01 only") !=
+	      NULL);
+}
+
 int main(void)
 {
+	test_handler_sites();
+	test_certs_only();
 	test_defaults();
 	test_full();
 	test_url_directory();

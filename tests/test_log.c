@@ -253,6 +253,7 @@ int main(void)
 	char small[8];
 	const char *p;
 
+	log_set_stdout(1); /* as the daemon: the stdout sink is tested here */
 	CHECK_STR(ESC("abc"), "abc");
 	CHECK_STR(ESC("/user/repo.git"), "/user/repo.git");
 	CHECK_STR(ESC(""), "\"\"");
