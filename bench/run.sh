@@ -10,7 +10,8 @@
 #                [--upstream-server PATH] [--build-dir DIR] [--md FILE]
 #                [--keep] [--max-time S]
 #
-# Scenarios: 1 keep-alive GET 1 KiB, 2 new TLS connection per request,
+# Scenarios: 1 keep-alive GET 1 KiB (and 1m: the same with [metrics] on
+# vs off, ours against ours), 2 new TLS connection per request,
 # 3 big download/upload, 4 idle keep-alive connections, 5 rate limiter,
 # 6 syscalls per request (strace), 7 CPU per request and the client-side
 # ceiling (libmicrohttpd alone, bench/mhd_static.c), 8 keep-alive load
@@ -35,7 +36,7 @@ MD_OUT=""
 KEEP=0
 MAX_TIME=3600
 
-usage() { sed -n '5,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '5,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) DUR=3; IDLE=1000; SIZE=$((256 * 1024 * 1024)) ;;
@@ -183,6 +184,8 @@ NGX_FULL_PORT=$(free_port) # scenario 2b: session tickets off
 NGX_STATIC_PORT=$(free_port) # scenario 7: nginx serving the file itself
 MHD_STATIC_PORT=$(free_port) # scenario 7: bench/mhd_static
 OURS_FULL_PORT=$(free_port)
+OURS_MET_PORT=$(free_port)
+OURS_MET_SCRAPE=$(free_port)
 OURS_PORT=$(free_port) # fixed: at level = warn the LISTENING line is not logged
 USER_LINE=""
 [ "$(id -u)" = 0 ] && USER_LINE="user root;"
@@ -384,8 +387,10 @@ say "upstream nginx :$UP_PORT, sink :$SINK_PORT, nginx proxy :$NGX_PORT (limit_r
 
 port_of() { case $1 in nginx) echo "$NGX_PORT" ;; nginx-rl) echo "$NGX_RL_PORT" ;;
 	nginx-full) echo "$NGX_FULL_PORT" ;; ours-full) echo "$OURS_FULL_PORT" ;;
+	ours-metrics) echo "$OURS_MET_PORT" ;;
 	nginx-static) echo "$NGX_STATIC_PORT" ;; mhd-static) echo "$MHD_STATIC_PORT" ;; *) echo "$OURS_PORT" ;; esac; }
 pids_of() { case $1 in nginx*) children "$NPX_PID" ;; ours-full) echo "${OURS_FULL_PID:-}" ;;
+	ours-metrics) echo "${OURS_MET_PID:-}" ;;
 	mhd-static) echo "${MHDS_PID:-}" ;; *) echo "$OURS_PID" ;; esac; }
 
 # Sanity: both proxies serve the 1 KiB file and the sink.
@@ -528,6 +533,39 @@ if want 1; then
 	row "1 keep-alive GET 1KiB" "requests/s" "$W_RPS_N" "$W_RPS_O" ">=" 1.0
 	row "1 keep-alive GET 1KiB" "p50 latency ms" "$W_P50_N" "$W_P50_O" - -
 	row "1 keep-alive GET 1KiB" "p99 latency ms" "$W_P99_N" "$W_P99_O" "<=" 1.2
+	# 1m: the cost of [metrics] (issue 19): the same load on a second
+	# instance of ours with the metrics listener on (scraped every second
+	# during the runs, as Prometheus would), against ours without; rounds
+	# alternate. The ratio is on/off (the "nginx" column is ours, off).
+	sed -e "s/^https_port = .*/https_port = $OURS_MET_PORT/" \
+		"$T/ours/config.ini" >"$T/ours/config-metrics.ini"
+	printf '\n[metrics]\nlisten = 127.0.0.1:%s\n' "$OURS_MET_SCRAPE" >>"$T/ours/config-metrics.ini"
+	"$PROXY" --config "$T/ours/config-metrics.ini" >"$T/ours/proxy-metrics.log" 2>&1 &
+	OURS_MET_PID=$!
+	PIDS="$PIDS $OURS_MET_PID"
+	for _ in $(seq 1 200); do port_open "$OURS_MET_PORT" && break; sleep 0.05; done
+	port_open "$OURS_MET_PORT" ||
+		{ echo "reverse-proxy with [metrics] did not start:" >&2; cat "$T/ours/proxy-metrics.log" >&2; exit 1; }
+	say "scenario 1m: keep-alive GET 1 KiB, ours with [metrics] (scraped every 1 s) vs without"
+	( while kill -0 "$OURS_MET_PID" 2>/dev/null; do
+		curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$OURS_MET_SCRAPE/metrics"; sleep 1
+	  done ) &
+	SCRAPER_PID=$!
+	PIDS="$PIDS $SCRAPER_PID"
+	roff="" ron=""
+	for r in $(seq 1 "$ROUNDS"); do
+		for who in ours ours-metrics; do
+			f="$T/wrk-s1m-$who-$r.txt"
+			wrk_run "$f" "https://localhost:$(port_of "$who")/1k"
+			read -r rps p50 p99 err < <(wrk_parse "$f")
+			say "scenario 1m round $r $who: $rps req/s p50 $p50 ms p99 $p99 ms errors $err"
+			if [ "$who" = ours ]; then roff="$roff $rps"; else ron="$ron $rps"; fi
+		done
+	done
+	# shellcheck disable=SC2086
+	row "1m [metrics] on / off (ours)" "requests/s" "$(median $roff)" "$(median $ron)" ">=" 0.98
+	stop_pid "$OURS_MET_PID"
+	kill "$SCRAPER_PID" 2>/dev/null || true
 fi
 
 if want 2; then

@@ -94,6 +94,10 @@ struct acme {
 	char *state_key; /* directory and names it applies to */
 	long ca_retry_ms; /* Retry-After of the last refused step, or -1 */
 	long backoff_base_ms, backoff_max_ms, check_ms, min_interval_ms;
+	/* for /metrics (acme_numbers): written by the ACME thread, read by
+	 * the metrics listener */
+	_Atomic uint64_t n_issued, n_failed;
+	_Atomic int64_t next_due_ms; /* next planned order, 0: now/none */
 };
 
 /* ---- small helpers ---- */
@@ -823,6 +827,7 @@ static long next_delay(struct acme *a)
 	}
 	if (due <= now)
 		return 0;
+	atomic_store_explicit(&a->next_due_ms, due, memory_order_relaxed);
 	/* wake for the next renewalInfo poll too */
 	if (a->have_cert && a->names_match && a->cert_id[0] != '\0' &&
 	    a->ari_next_ms < due)
@@ -991,9 +996,14 @@ static void *acme_main(void *arg)
 			    a->st.last_issued_ms > 0 &&
 			    now_ms() - a->st.last_issued_ms <
 				    2 * (int64_t)a->min_interval_ms;
+		atomic_store_explicit(&a->next_due_ms, 0, memory_order_relaxed);
 		rc = issue(a);
 		if (rc >= 0)
 			a->st.last_issued_ms = now_ms();
+		if (rc >= 0 || !atomic_load(&a->stopping))
+			atomic_fetch_add_explicit(rc >= 0 ? &a->n_issued
+							  : &a->n_failed,
+						  1, memory_order_relaxed);
 		if (rc == 0 && ari_early) {
 			log_event(LOG_LEVEL_WARN, "ACME_ARI", "status",
 				  "window already past soon after issuance",
@@ -1149,6 +1159,9 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 	pthread_cond_init(&a->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&a->stopping, 0);
+	atomic_init(&a->n_issued, 0);
+	atomic_init(&a->n_failed, 0);
+	atomic_init(&a->next_due_ms, 0);
 	a->backoff_base_ms =
 		env_ms("ALKPROXY_ACME_BACKOFF_BASE_MS", BACKOFF_BASE_MS);
 	a->backoff_max_ms =
@@ -1221,4 +1234,14 @@ void acme_stop(struct acme *a)
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
+}
+
+void acme_numbers(struct acme *a, uint64_t *issued, uint64_t *failed,
+		  time_t *next)
+{
+	int64_t due = atomic_load_explicit(&a->next_due_ms, memory_order_relaxed);
+
+	*issued = atomic_load_explicit(&a->n_issued, memory_order_relaxed);
+	*failed = atomic_load_explicit(&a->n_failed, memory_order_relaxed);
+	*next = (time_t)(due / 1000);
 }

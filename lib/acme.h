@@ -10,6 +10,8 @@
 #define AP_ACME_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "config.h"
 #include "challenge.h"
@@ -29,5 +31,10 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 /* Ask the thread to stop (it wakes from any wait and aborts a transfer in
  * progress), join it and free the handle. NULL is fine. Main thread. */
 void acme_stop(struct acme *a);
+/* For /metrics, any thread: orders that issued a certificate, orders that
+ * failed, and when the next order is planned (seconds since the epoch;
+ * 0 when one is under way or none is planned). */
+void acme_numbers(struct acme *a, uint64_t *issued, uint64_t *failed,
+		  time_t *next);
 
 #endif

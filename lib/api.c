@@ -324,11 +324,13 @@ static int reload(alkproxy *p, const char *path, const char *ini,
 	if (rc == 0) {
 		snprintf(n, sizeof(n), "%zu", cfg->n_sites);
 		if (server_reload(p->srv, cfg, r.first, sizeof(r.first)) == 0) {
+			server_count_reload(p->srv, 1);
 			log_event(LOG_LEVEL_INFO, "CONFIG_RELOAD", "status",
 				  "success", "sites", n, LOG_END);
 			return ALKPROXY_OK;
 		}
 	}
+	server_count_reload(p->srv, 0);
 	log_event(LOG_LEVEL_ERROR, "CONFIG_RELOAD", "status", "failure",
 		  "error", r.first[0] ? r.first : "invalid configuration", LOG_END);
 	return ALKPROXY_ECONFIG;

@@ -36,6 +36,7 @@ void config_free(struct config *cfg)
 		return;
 	free(cfg->path);
 	free(cfg->bind_addr);
+	free(cfg->metrics_host);
 	for (i = 0; i < cfg->n_acme_domains; i++)
 		free(cfg->acme_domains[i]);
 	free(cfg->acme_domains);

@@ -110,6 +110,12 @@ struct config {
 	 * response read slowly); 0 = no minimum (issue 16) */
 	unsigned client_min_rate; /* 500 */
 
+	/* [metrics] (static): the Prometheus listener, off when listen is
+	 * absent; a non-loopback address needs allow_public */
+	char *metrics_host; /* IP literal without brackets, or NULL (off) */
+	unsigned metrics_port; /* 0: any free port */
+	int metrics_allow_public;
+
 	struct config_site *sites;
 	size_t n_sites;
 };

@@ -72,6 +72,17 @@ out:
 	free(cbuf);
 }
 
+/* 127.0.0.0/8 or ::1 */
+static int is_loopback(const char *addr)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, addr, a) == 1)
+		return a[0] == 127;
+	return inet_pton(AF_INET6, addr, a) == 1 &&
+	       IN6_IS_ADDR_LOOPBACK((struct in6_addr *)(void *)a);
+}
+
 static int is_wildcard(const char *addr)
 {
 	unsigned char a[sizeof(struct in6_addr)];
@@ -246,6 +257,18 @@ void config_check(struct config_parse *p)
 			p, 1, p->bind_line,
 			"bind_addr %s listens on every address; set allow_wildcard_bind = true to allow it",
 			cfg->bind_addr);
+	if (cfg->metrics_host != NULL && !cfg->metrics_allow_public &&
+	    !is_loopback(cfg->metrics_host))
+		config_parse_diag(
+			p, 1, p->metrics_line,
+			"[metrics] listen %s is not a loopback address; set allow_public = true to serve metrics to the network",
+			cfg->metrics_host);
+	if (cfg->metrics_host != NULL && cfg->metrics_port != 0 &&
+	    (cfg->metrics_port == cfg->https_port ||
+	     cfg->metrics_port == cfg->http_port))
+		config_parse_diag(p, 1, p->metrics_line,
+				  "[metrics] listen port %u is also https_port or http_port",
+				  cfg->metrics_port);
 	if (cfg->https_port != 0 && cfg->https_port == cfg->http_port)
 		config_parse_diag(p, 1,
 				  p->https_line > p->http_line ? p->https_line

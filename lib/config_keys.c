@@ -11,6 +11,7 @@
  * Threads: the thread running the load; no global mutable state.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -115,11 +116,18 @@ static const struct key_def cert_keys[] = {
 	{ NULL, K_SPECIAL, 0, 0, 0 }
 };
 
+static const struct key_def metrics_keys[] = {
+	KX("listen"),
+	{ "allow_public", K_BOOL, offsetof(struct config, metrics_allow_public),
+	  0, 0 },
+	{ NULL, K_SPECIAL, 0, 0, 0 }
+};
+
 static const struct key_def *const sect_keys[SECT_COUNT] = {
 	[SECT_SERVER] = server_keys,	   [SECT_TLS] = tls_keys,
 	[SECT_LOGGING] = logging_keys,	   [SECT_RATE_LIMIT] = rate_limit_keys,
 	[SECT_LIMITS] = limits_keys,	   [SECT_SITE] = site_keys,
-	[SECT_CERT] = cert_keys,
+	[SECT_CERT] = cert_keys,	   [SECT_METRICS] = metrics_keys,
 };
 
 static int is_digit(char c)
@@ -174,6 +182,50 @@ static int parse_log_level(const char *s, enum log_level *out)
 		}
 	}
 	return -1;
+}
+
+/* [metrics] listen: "IPv4:PORT" or "[IPv6]:PORT", port 0..65535 (0: any
+ * free port). *host gets a new string without brackets. 0 or -1 (errno
+ * ENOMEM when out of memory, else EINVAL). */
+static int parse_listen(const char *v, char **host, unsigned *port)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	const char *colon = strrchr(v, ':'), *h = v;
+	size_t hl;
+	char buf[INET6_ADDRSTRLEN + 2];
+	unsigned long n;
+	char *end;
+
+	errno = EINVAL;
+	if (colon == NULL || colon[1] == '\0')
+		return -1;
+	hl = (size_t)(colon - v);
+	if (hl > 0 && v[0] == '[') {
+		if (v[hl - 1] != ']')
+			return -1;
+		h = v + 1;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof(buf))
+		return -1;
+	memcpy(buf, h, hl);
+	buf[hl] = '\0';
+	if (h == v ? inet_pton(AF_INET, buf, a) != 1
+		   : inet_pton(AF_INET6, buf, a) != 1)
+		return -1;
+	if (!is_digit(colon[1]))
+		return -1;
+	n = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || n > 65535)
+		return -1;
+	free(*host);
+	*host = strdup(buf);
+	if (*host == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	*port = (unsigned)n;
+	return 0;
 }
 
 /* A handler label: 1..CONFIG_HANDLER_LABEL_MAX of A-Z a-z 0-9 . _ - */
@@ -331,6 +383,21 @@ static void special_key(struct config_parse *p, const char *name,
 	struct config *cfg = p->cfg;
 	unsigned ln = p->lineno;
 
+	if (p->sect == SECT_METRICS) { /* listen */
+		p->metrics_line = ln;
+		if (parse_listen(value, &cfg->metrics_host,
+				 &cfg->metrics_port) != 0) {
+			if (cfg->metrics_host == NULL && errno == ENOMEM) {
+				p->oom = 1;
+				return;
+			}
+			config_parse_diag(
+				p, 1, ln,
+				"[metrics] listen '%s' must be IPV4:PORT or [IPV6]:PORT (port 0..65535)",
+				value);
+		}
+		return;
+	}
 	if (p->sect == SECT_SERVER) { /* bind_addr */
 		unsigned char a[sizeof(struct in6_addr)];
 

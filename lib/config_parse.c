@@ -21,7 +21,7 @@ const char *const config_parse_sect_names[SECT_COUNT] = {
 	[SECT_SERVER] = "server",	  [SECT_TLS] = "tls",
 	[SECT_LOGGING] = "logging",	  [SECT_RATE_LIMIT] = "rate_limit",
 	[SECT_LIMITS] = "limits",	  [SECT_SITE] = "site",
-	[SECT_CERT] = "certificate",
+	[SECT_CERT] = "certificate",	  [SECT_METRICS] = "metrics",
 };
 
 void config_parse_diag(struct config_parse *p, int is_error, unsigned line,

@@ -37,6 +37,7 @@ enum sect {
 	SECT_LIMITS,
 	SECT_SITE,
 	SECT_CERT,
+	SECT_METRICS,
 	SECT_SKIP, /* unknown or invalid section: its keys are not reported */
 	SECT_COUNT
 };
@@ -68,6 +69,7 @@ struct config_parse {
 
 	/* lines needed by the final checks */
 	unsigned bind_line, https_line, http_line, contact_line, ca_line;
+	unsigned metrics_line; /* the [metrics] listen line */
 	unsigned challenge_line, eab_kid_line, eab_key_line;
 	unsigned *domain_lines;
 

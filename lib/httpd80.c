@@ -196,7 +196,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	unsigned status, nhosts = 0;
 	enum MHD_Result res;
 	size_t pl;
-	int challenge;
+	int challenge, health;
 
 	(void)url;
 	(void)version;
@@ -219,7 +219,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		    strncmp(r->target, CHALLENGE_PREFIX,
 			    sizeof(CHALLENGE_PREFIX) - 1) == 0;
 
-	if (!challenge &&
+	health = !r->too_long && !challenge &&
+		 (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+		 ? (strcmp(p, "/health") == 0		? 1
+		    : strcmp(p, "/health/ready") == 0 ? 2
+							: 0)
+		 : 0;
+	if (health != 0) {
+		/* as on HTTPS (proxy.c): for balancers and monitors, before
+		 * the rate limit; ready: the listener's hook says */
+		const char *why = health == 2 && h->l->unready != NULL
+					  ? h->l->unready(h->l->unready_ud)
+					  : NULL;
+
+		status = why == NULL ? 200 : 503;
+		res = reply(conn, status, why == NULL ? "OK\n" : why,
+			    text_plain, NULL);
+	} else if (!challenge &&
 	    !rate_allowed(h, (const struct sockaddr *)&peer, ip, host, p)) {
 		status = 429;
 		res = reply(conn, status, "Too Many Requests", text_plain,

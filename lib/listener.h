@@ -83,6 +83,11 @@ struct listener {
 	 * connections. NULL: nothing to kick. */
 	void (*kick)(void *ud);
 	void *kick_ud;
+	/* /health/ready (SPEC F18): NULL when the server is ready, else a
+	 * one-word reason ("certificate", "stopping"). Set by server.c
+	 * before the listener starts; any thread. NULL: always ready. */
+	const char *(*unready)(void *ud);
+	void *unready_ud;
 };
 
 /* A new reference to the current config snapshot (snapshot_put it). */

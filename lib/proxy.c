@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "handler.h"
 #include "headers.h"
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "ratelimit.h"
+#include "sitestats.h"
 #include "stats.h"
 #include "router.h"
 #include "snapshot.h"
@@ -35,6 +37,21 @@ static struct listener *listener_of(const struct xfer *x)
 static struct stats_slot *stats_of(const struct xfer *x)
 {
 	return ((const struct proxy_ctx *)x->ctx)->st;
+}
+
+/* The request's site id in the per-site counters (0: no site). A request
+ * refused before routing (429) counts for the site its host names. */
+static unsigned site_id(const struct xfer *x)
+{
+	const struct config_site *site = x->site;
+
+	if (x->snap == NULL || x->snap->site_ids == NULL)
+		return 0;
+	if (site == NULL && x->host[0] != '\0' && x->host[0] != '-')
+		site = router_find_site(x->snap->cfg, x->host);
+	if (site == NULL)
+		return 0;
+	return x->snap->site_ids[site - x->snap->cfg->sites];
 }
 
 /* ---- the state machine's effects (xfer_ops) ---- */
@@ -111,13 +128,15 @@ static enum MHD_Result respond_plain(struct xfer *x, unsigned status)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	const char *body = status == 200 ? "" : reason(status);
+	const char *body = x->reply_body != NULL ? x->reply_body
+			   : status == 200	 ? ""
+						 : reason(status);
 
 	r = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
 					    MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return MHD_NO;
-	if (status != 200)
+	if (status != 200 || x->reply_body != NULL)
 		MHD_add_response_header(r, "Content-Type",
 					"text/plain; charset=utf-8");
 	/* RFC 9110 §15.5.6: a 405 names methods that work; any token but
@@ -290,13 +309,33 @@ static enum MHD_Result build_header(void *cls, enum MHD_ValueKind kind,
 	return MHD_YES;
 }
 
+/* 1: GET/HEAD /health, 2: GET/HEAD /health/ready, else 0 */
 static int is_health(const struct xfer *x)
 {
 	const char *m = xfer_method(x);
 	size_t plen = strcspn(x->target, "?");
 
-	return (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) &&
-	       plen == 7 && strncmp(x->target, "/health", 7) == 0;
+	if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0)
+		return 0;
+	if (plen == 7 && strncmp(x->target, "/health", 7) == 0)
+		return 1;
+	if (plen == 13 && strncmp(x->target, "/health/ready", 13) == 0)
+		return 2;
+	return 0;
+}
+
+/* /health/ready (SPEC F18): 200 when the server is ready (the listener's
+ * unready hook says why not: 503 with that one word). */
+static enum MHD_Result respond_ready(struct xfer *x,
+				     const struct headers_framing *f)
+{
+	const struct listener *l = listener_of(x);
+	const char *why = l->unready != NULL ? l->unready(l->unready_ud) : NULL;
+
+	if (why == NULL)
+		return respond_first(x, 200, f);
+	x->reply_body = why;
+	return respond_first(x, 503, f);
 }
 
 /*
@@ -617,8 +656,14 @@ static enum MHD_Result first_call(struct xfer *x, const char *url,
 		return respond_plain(x, tgt.kind == HEADERS_TARGET_CONNECT ? 405
 									  : 400);
 	}
-	if (is_health(x))
+	switch (is_health(x)) {
+	case 1:
 		return respond_first(x, 200, &scan.f);
+	case 2:
+		return respond_ready(x, &scan.f);
+	default:
+		break;
+	}
 
 	/* RFC 9112 §3.2.2: an absolute-form target's authority replaces
 	 * Host; the upstream gets origin-form and that Host. */
@@ -806,6 +851,9 @@ static enum MHD_Result respond_upstream_error(struct xfer *x, CURLcode rc,
 					      long connect_us, int bad_head)
 {
 	stats_add(stats_of(x), STATS_UPSTREAM_ERRORS, 1);
+	sitestats_upstream_error(
+		((const struct proxy_ctx *)x->ctx)->ss, site_id(x),
+		!bad_head && rc == CURLE_OPERATION_TIMEDOUT);
 	const char *err = !bad_head ? curl_error_text(rc, connect_us)
 		: x->resp_bad != NULL ? x->resp_bad : "malformed response head";
 	int timeout = !bad_head && rc == CURLE_OPERATION_TIMEDOUT;
@@ -1063,6 +1111,12 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		stats_add(st, STATS_STATUS_1XX + (x->resp_status / 100 - 1), 1);
 	stats_add(st, STATS_BYTES_IN, x->body_seen);
 	stats_add(st, STATS_BYTES_OUT, x->body_sent);
+	sitestats_count(ctx->ss, site_id(x),
+			x->state != XFER_NEW ? xfer_method(x) : "-",
+			x->resp_status,
+			(uint64_t)((now.tv_sec - x->t_start.tv_sec) * 1000000LL +
+				   (now.tv_nsec - x->t_start.tv_nsec) / 1000),
+			x->body_seen, x->body_sent);
 	if (ctx->hooks != NULL && ctx->hooks->request_done != NULL) {
 		struct proxy_request_info ri;
 

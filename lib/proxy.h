@@ -20,6 +20,7 @@
 #include "handler.h"
 
 struct listener;
+struct sitestats_slot;
 struct stats_slot;
 struct upstream;
 struct worker;
@@ -77,6 +78,7 @@ struct proxy_ctx {
 	struct worker *w;
 	struct stats_slot *st;
 	const struct proxy_hooks *hooks;
+	struct sitestats_slot *ss; /* per-site counters (metrics) */
 };
 
 /* libmicrohttpd callbacks, registered by server.c (cls = proxy_ctx). */

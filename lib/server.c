@@ -29,8 +29,11 @@
 #include "httpd80.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "proxy.h"
 #include "ratelimit.h"
+#include "sitestats.h"
 #include "server.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -81,6 +84,11 @@ struct server {
 	 * workers, and the thread that evicts idle buckets */
 	struct ratelimit *rl;
 	struct ratelimit_housekeeper *rl_hk;
+	/* metrics (issue 19): per-site counters (one slot per worker), the
+	 * reload counts, and the [metrics] listener while running */
+	struct sitestats *sitestats;
+	_Atomic uint64_t reloads_ok, reloads_failed;
+	struct metrics_http *metrics;
 };
 
 static long mono_ms(void)
@@ -135,6 +143,24 @@ static void rl_settings(void *ud, unsigned *interval_secs, unsigned *age_secs)
 	snapshot_put(s);
 }
 
+static const char *server_unready(void *ud);
+
+/* Each site of s's config gets its id in the per-site counters (a name
+ * seen before keeps its id, so its series continue across reloads).
+ * Before s is shared. 0, or -1 when out of memory. */
+static int assign_site_ids(struct server *srv, struct snapshot *s)
+{
+	size_t i, n = s->cfg->n_sites;
+
+	s->site_ids = calloc(n ? n : 1, sizeof(*s->site_ids));
+	if (s->site_ids == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		s->site_ids[i] = sitestats_intern(srv->sitestats,
+						  s->cfg->sites[i].host);
+	return 0;
+}
+
 int server_create(struct config *cfg, struct server **out, char *err,
 		  size_t errsz)
 {
@@ -152,7 +178,16 @@ int server_create(struct config *cfg, struct server **out, char *err,
 	}
 	snapshot_cell_init(&srv->snap, NULL);
 	srv->cfg = cfg;
+	srv->sitestats = sitestats_new(cfg->workers);
 	s = snapshot_new(cfg);
+	if (s != NULL && (srv->sitestats == NULL ||
+			  assign_site_ids(srv, s) != 0)) {
+		snapshot_put(s); /* frees cfg */
+		sitestats_free(srv->sitestats);
+		free(srv);
+		snprintf(err, errsz, "out of memory");
+		return SERVER_ENOMEM;
+	}
 	if (s != NULL) {
 		srv->static_snap = snapshot_ref(s);
 		snapshot_cell_set(&srv->snap, s);
@@ -183,7 +218,11 @@ int server_create(struct config *cfg, struct server **out, char *err,
 	srv->https_l.conns = conns_new("https", cfg->max_connections, 0);
 	srv->https_l.kick = kick_https;
 	srv->https_l.kick_ud = srv;
+	srv->https_l.unready = server_unready;
+	srv->https_l.unready_ud = srv;
 	listener_init(srv, &srv->http_l);
+	srv->http_l.unready = server_unready;
+	srv->http_l.unready_ud = srv;
 	srv->http_l.conns = conns_new("http", HTTPD80_MAX_CONNS,
 				      HTTPD80_MAX_CONNS_PER_IP);
 	if (srv->rl == NULL || srv->table == NULL || srv->stats == NULL ||
@@ -233,6 +272,62 @@ static int acme_http_start(struct server *srv, char *err, size_t errsz)
 		return SERVER_ESYSTEM;
 	}
 	return 0;
+}
+
+/* /health/ready and reverse_proxy_ready (SPEC F18): NULL when ready —
+ * the config is loaded (it is, the server runs on one) and every name is
+ * covered by a valid certificate — else why not, in one word. Any
+ * thread. */
+static const char *server_unready(void *ud)
+{
+	struct server *srv = ud;
+	struct snapshot *cur;
+	int ok;
+
+	if (listener_stopping(&srv->https_l))
+		return "stopping\n";
+	cur = snapshot_cell_get(&srv->snap);
+	ok = tls_store_ready(srv->tls, cur->cfg, time(NULL));
+	snapshot_put(cur);
+	return ok ? NULL : "certificate\n";
+}
+
+/* One scrape (the metrics listener's thread): the numbers of this
+ * server, read without stopping anyone. */
+static void render_metrics(void *ud, struct mbuf *out)
+{
+	struct server *srv = ud;
+	struct metrics_src *m = calloc(1, sizeof(*m));
+
+	if (m == NULL) {
+		out->oom = 1;
+		return;
+	}
+	m->version = PACKAGE_VERSION;
+	m->revision = SOURCE_REVISION;
+	m->sites = srv->sitestats;
+	stats_sum(srv->stats, srv->cfg->workers, m->stats);
+	m->conns_refused_https = conns_refused(srv->https_l.conns);
+	m->conns_refused_http = conns_refused(srv->http_l.conns);
+	m->conns_open = conns_open(srv->https_l.conns);
+	m->in_flight = (unsigned)conn_table_in_flight(srv->table);
+	tls_counters(m->tls);
+	m->n_certs = tls_store_list(srv->tls, m->certs, METRICS_MAX_CERTS);
+	if (srv->acme != NULL) {
+		m->acme = 1;
+		acme_numbers(srv->acme, &m->acme_issued, &m->acme_failed,
+			     &m->acme_next);
+	}
+	m->reloads_ok = atomic_load(&srv->reloads_ok);
+	m->reloads_failed = atomic_load(&srv->reloads_failed);
+	m->ready = server_unready(srv) == NULL;
+	metrics_render(m, out);
+	free(m);
+}
+
+void server_count_reload(struct server *srv, int ok)
+{
+	atomic_fetch_add(ok ? &srv->reloads_ok : &srv->reloads_failed, 1);
 }
 
 static void acme_http_stop(struct server *srv)
@@ -295,6 +390,10 @@ static int https_worker_start(struct server *srv, unsigned i, unsigned flags)
 	srv->ctx[i].w = srv->workers[i];
 	srv->ctx[i].st = &srv->stats[i];
 	srv->ctx[i].hooks = &srv->hooks;
+	/* per-site counting only for a [metrics] listener */
+	srv->ctx[i].ss = cfg->metrics_host != NULL
+				 ? sitestats_slot(srv->sitestats, i)
+				 : NULL;
 	/* the logger first: an option before it would report to stderr */
 	srv->https_d[i] = MHD_start_daemon(
 		flags, 0, listener_accept_policy, &srv->https_l, proxy_access,
@@ -398,6 +497,13 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		server_stop(srv);
 		return rc;
 	}
+	if (cfg->metrics_host != NULL &&
+	    metrics_http_start(cfg->metrics_host, cfg->metrics_port,
+			       render_metrics, srv, &srv->metrics, err,
+			       errsz) != 0) {
+		server_stop(srv);
+		return SERVER_ELISTEN;
+	}
 	srv->rl_hk = ratelimit_housekeeper_start(srv->rl, rl_settings, srv);
 	if (srv->rl_hk == NULL || conn_table_start(srv->table) != 0) {
 		snprintf(err, errsz, "cannot start the housekeeping threads");
@@ -415,6 +521,8 @@ void server_stop(struct server *srv)
 	conn_table_set_stopping(srv->table);
 	conns_close(srv->https_l.conns);
 	conns_close(srv->http_l.conns);
+	metrics_http_stop(srv->metrics);
+	srv->metrics = NULL;
 	acme_http_stop(srv);
 	/* No hand-off may race the workers' end. Every suspended
 	 * connection must be resumed before MHD stops: each worker aborts
@@ -448,6 +556,7 @@ void server_free(struct server *srv)
 	conns_free(srv->http_l.conns);
 	conn_table_free(srv->table);
 	stats_free(srv->stats);
+	sitestats_free(srv->sitestats);
 	free(srv);
 }
 
@@ -489,6 +598,10 @@ static void static_diff(const struct config *a, const struct config *b,
 	DIFF(a->shutdown_timeout_secs != b->shutdown_timeout_secs,
 	     "shutdown_timeout_secs");
 	DIFF(a->tls_mode != b->tls_mode, "mode");
+	DIFF(str_differs(a->metrics_host, b->metrics_host) ||
+		     a->metrics_port != b->metrics_port ||
+		     a->metrics_allow_public != b->metrics_allow_public,
+	     "[metrics]");
 	domains = a->n_acme_domains != b->n_acme_domains;
 	for (i = 0; !domains && i < a->n_acme_domains; i++)
 		domains = strcmp(a->acme_domains[i], b->acme_domains[i]) != 0;
@@ -528,9 +641,12 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 	}
 	static_diff(srv->cfg, newcfg, changed, sizeof(changed));
 	ns = snapshot_new(newcfg);
-	if (ns == NULL) {
+	if (ns == NULL || assign_site_ids(srv, ns) != 0) {
 		tls_bundle_free(b);
-		config_free(newcfg);
+		if (ns != NULL)
+			snapshot_put(ns); /* frees newcfg */
+		else
+			config_free(newcfg);
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}

@@ -66,6 +66,9 @@ void server_set_request_hook(struct server *srv,
 int server_set_handler(struct server *srv, const char *label,
 		       MHD_AccessHandlerCallback fn, void *cls,
 		       MHD_RequestCompletedCallback done, void *done_cls);
+/* A reload's outcome, for the metrics (api.c counts failures that never
+ * reach server_reload too). Any thread. */
+void server_count_reload(struct server *srv, int ok);
 void server_set_access_hook(struct server *srv,
 			    int (*fn)(void *ud, struct proxy_access *a),
 			    void *ud);

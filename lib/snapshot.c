@@ -29,6 +29,7 @@ void snapshot_put(struct snapshot *s)
 	if (s != NULL && atomic_fetch_sub_explicit(&s->refs, 1,
 						   memory_order_acq_rel) == 1) {
 		config_free(s->cfg);
+		free(s->site_ids);
 		free(s);
 	}
 }

@@ -21,6 +21,10 @@
 struct snapshot {
 	atomic_int refs;
 	struct config *cfg;
+	/* per cfg->sites[i], its id in the server's sitestats (metrics);
+	 * set by the server before the snapshot is shared, freed with it;
+	 * NULL: all "-" */
+	unsigned *site_ids;
 };
 
 /* A snapshot of cfg with one reference, taking ownership of cfg; NULL

@@ -84,6 +84,39 @@ struct tls_store {
 	struct tls_store *next;
 };
 
+static const struct tls_cert *bundle_find(const struct tls_bundle *b,
+					  const char *host);
+
+/* Handshake counters for /metrics (tls.h): process-wide, relaxed atomic
+ * adds on the handshake path only. */
+static _Atomic uint64_t tls_counts[TLS_COUNT_N];
+
+static void count(enum tls_count c)
+{
+	atomic_fetch_add_explicit(&tls_counts[c], 1, memory_order_relaxed);
+}
+
+void tls_counters(uint64_t out[TLS_COUNT_N])
+{
+	unsigned i;
+
+	for (i = 0; i < TLS_COUNT_N; i++)
+		out[i] = atomic_load_explicit(&tls_counts[i],
+					      memory_order_relaxed);
+}
+
+const char *tls_count_reason(enum tls_count c)
+{
+	switch (c) {
+	case TLS_FAIL_NO_SNI: return "no_sni";
+	case TLS_FAIL_UNKNOWN_NAME: return "unknown_name";
+	case TLS_FAIL_NO_VERSION: return "no_common_version";
+	case TLS_FAIL_NO_CIPHER: return "no_common_cipher";
+	case TLS_FAIL_NO_GROUP: return "no_common_group";
+	default: return "-";
+	}
+}
+
 /* Registry of stores by local port: the GnuTLS callback carries no user
  * pointer, so the listener is found from the connection's socket. */
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -446,6 +479,54 @@ void tls_store_check_expiry(struct tls_store *s, time_t now)
 	}
 }
 
+size_t tls_store_list(struct tls_store *s, struct tls_cert_info *out,
+		      size_t max)
+{
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; s->cur != NULL && i < s->cur->n_certs && n < max; i++) {
+		const struct certpair *p = &s->cur->certs[i].pair;
+
+		snprintf(out[n].name, sizeof(out[n].name), "%s",
+			 p->n_names > 0 ? p->names[0] : "-");
+		out[n].not_after = p->not_after;
+		n++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+int tls_store_covers(struct tls_store *s, char *const *names, size_t n,
+		     time_t now)
+{
+	size_t i, k;
+	int all = 1;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->cur == NULL || s->cur->n_certs == 0)
+		all = 0;
+	for (i = 0; all && i < n; i++) {
+		const struct tls_cert *c = bundle_find(s->cur, names[i]);
+
+		all = c != NULL && c->pair.not_after > now &&
+		      c->pair.not_before <= now;
+	}
+	/* manual mode (no names): every loaded certificate still valid */
+	for (k = 0; all && n == 0 && k < s->cur->n_certs; k++)
+		all = s->cur->certs[k].pair.not_after > now;
+	pthread_mutex_unlock(&s->mu);
+	return all;
+}
+
+int tls_store_ready(struct tls_store *s, const struct config *cfg, time_t now)
+{
+	if (cfg->tls_mode == CONFIG_TLS_ACME)
+		return tls_store_covers(s, cfg->acme_domains,
+					cfg->n_acme_domains, now);
+	return tls_store_covers(s, NULL, 0, now);
+}
+
 size_t tls_store_names(struct tls_store *s)
 {
 	size_t n;
@@ -602,6 +683,7 @@ static void refuse(gnutls_session_t session, const char *ip, const char *sni,
 		   const char *error)
 {
 	if (first_refusal(session)) {
+		count(sni[0] == '\0' ? TLS_FAIL_NO_SNI : TLS_FAIL_UNKNOWN_NAME);
 		log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
 			  sni, "error", error, LOG_END);
 		(void)gnutls_alert_send(session, GNUTLS_AL_FATAL,
@@ -719,6 +801,7 @@ static int hello_check(gnutls_session_t session)
 	chosen = NULL;
 	if (c == NULL)
 		return GNUTLS_E_UNRECOGNIZED_NAME;
+	count(TLS_COUNT_HELLOS);
 	if (r != NULL) {
 		memcpy(chosen_random, r, sizeof(chosen_random));
 		chosen = c;
@@ -756,6 +839,9 @@ static int hello_hook(gnutls_session_t session, unsigned int htype,
 	if (v == TLS_HELLO_OK || v == TLS_HELLO_MALFORMED)
 		return 0;
 	peer_of(gnutls_transport_get_int(session), ip, sizeof(ip), &port);
+	count(v == TLS_HELLO_NO_VERSION  ? TLS_FAIL_NO_VERSION
+	      : v == TLS_HELLO_NO_CIPHER ? TLS_FAIL_NO_CIPHER
+					 : TLS_FAIL_NO_GROUP);
 	log_event(LOG_LEVEL_WARN, "TLS_ERROR", "client_ip", ip, "sni",
 		  sni[0] != '\0' ? sni : "-", "error", tls_hello_reason(v),
 		  LOG_END);

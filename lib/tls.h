@@ -7,6 +7,7 @@
 #define AP_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <gnutls/abstract.h>
@@ -60,6 +61,36 @@ void tls_store_set_challenge(struct tls_store *s, struct tls_bundle *b);
  * certificate. Any thread (certwatch, ACME, main after a load). */
 void tls_store_check_expiry(struct tls_store *s, time_t now);
 /* Replaced bundles not freed yet (tests). */
+/* Handshake counters (/metrics), process-wide: ClientHellos given a
+ * certificate, and refusals by reason. Any thread. */
+enum tls_count {
+	TLS_COUNT_HELLOS = 0,
+	TLS_FAIL_NO_SNI,
+	TLS_FAIL_UNKNOWN_NAME,
+	TLS_FAIL_NO_VERSION,
+	TLS_FAIL_NO_CIPHER,
+	TLS_FAIL_NO_GROUP,
+	TLS_COUNT_N
+};
+void tls_counters(uint64_t out[TLS_COUNT_N]);
+const char *tls_count_reason(enum tls_count c); /* a failure's label */
+
+/* The current certificates (up to max): each one's first DNS name and
+ * not_after. Any thread. */
+struct tls_cert_info {
+	char name[256];
+	time_t not_after;
+};
+size_t tls_store_list(struct tls_store *s, struct tls_cert_info *out,
+		      size_t max);
+/* 1 when every one of names is covered by a current certificate valid at
+ * now (n = 0: every current certificate is valid), else 0; 0 too when
+ * no certificate is installed. Any thread. */
+int tls_store_covers(struct tls_store *s, char *const *names, size_t n,
+		     time_t now);
+/* Readiness (/health/ready): acme mode, every acme_domains name covered;
+ * manual mode, every loaded certificate valid — at now. Any thread. */
+int tls_store_ready(struct tls_store *s, const struct config *cfg, time_t now);
 /* Names the current bundle covers (0: none installed). Any thread. */
 size_t tls_store_names(struct tls_store *s);
 size_t tls_store_retired(struct tls_store *s);

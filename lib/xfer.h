@@ -111,6 +111,7 @@ struct xfer {
 	int resp_status; /* status sent to the client, for REQUEST log */
 	unsigned deferred_status; /* proxy.c's answer for the next call */
 	int force_close; /* proxy.c: its own answer closes the connection */
+	const char *reply_body; /* proxy.c: its own answer's body, or NULL */
 	/* a handler site's request (handler.c): the program's handler and
 	 * its per-request pointer (its con_cls) */
 	const struct handler *handler;

@@ -22,9 +22,10 @@ ca-certificates"
 # "a|b" means: satisfied when either is installed, install a otherwise.
 # nginx-light only adds a module to the nginx binary the tests need.
 # debootstrap makes the Debian 13 tree of scripts/test-debian13.sh.
-TEST_PKGS="pebble fail2ban nginx-light|nginx wrk groff-base debootstrap openssl"
+TEST_PKGS="pebble fail2ban nginx-light|nginx wrk groff-base debootstrap openssl
+prometheus"
 # Packages that ship a system service we must keep stopped and disabled.
-SERVICE_PKGS="lighttpd nginx nginx-light fail2ban"
+SERVICE_PKGS="lighttpd nginx nginx-light fail2ban prometheus"
 
 want_test=0
 for arg in "$@"; do
