@@ -5,7 +5,7 @@
  * get the proxy's TLS, SNI, limits and logs. /private/… needs
  * "Authorization: Bearer letmein" (access()), which tells app() the user.
  * SIGTERM/SIGINT drain for 5 s and exit. */
-#include <alkproxy_mhd.h>
+#include <alkproxy.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

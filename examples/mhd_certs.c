@@ -6,7 +6,7 @@
  * CERTS.ini has [tls] (and optionally [logging]) as reverse-proxy.ini(5)
  * describes it. The lines marked "alkproxy" are all the service adds to
  * the libmicrohttpd code it had. SIGTERM/SIGINT stop it. */
-#include <alkproxy_mhd.h>
+#include <alkproxy.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

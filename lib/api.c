@@ -16,7 +16,6 @@
 #include <curl/curl.h>
 
 #include "alkproxy.h"
-#include "alkproxy_mhd.h"
 #include "certmgr.h"
 #include "config.h"
 #include "httpd80.h"
@@ -549,7 +548,7 @@ int alkproxy_rq_add_header(alkproxy_rq *rq, const char *name,
 	return a->oom ? ALKPROXY_ENOMEM : ALKPROXY_EINVAL;
 }
 
-/* ---- handler sites (alkproxy_mhd.h) ---- */
+/* ---- handler sites ---- */
 
 int alkproxy_set_handler(alkproxy *p, const char *label,
 			 MHD_AccessHandlerCallback handler, void *handler_cls,
@@ -566,7 +565,7 @@ int alkproxy_set_handler(alkproxy *p, const char *label,
 		       : ALKPROXY_EINVAL;
 }
 
-/* ---- the certificate manager (alkproxy_mhd.h) ---- */
+/* ---- the certificate manager ---- */
 
 struct alkproxy_certs {
 	struct certmgr *m;

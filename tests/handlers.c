@@ -28,7 +28,7 @@
 
 #include <curl/curl.h>
 
-#include "alkproxy_mhd.h"
+#include "alkproxy.h"
 
 static int fails;
 static char last_diag[1024], all_diag[4096];

@@ -880,8 +880,62 @@ static void test_certs_only(void)
 	      NULL);
 }
 
+/* [metrics] (issue 19): listen syntax, loopback unless allow_public. */
+static void test_metrics(void)
+{
+	struct config *cfg = NULL;
+
+	CHECK(load(BASE ACME SITE "[metrics]\nlisten = 127.0.0.1:9464\n", &cfg) ==
+	      0);
+	if (cfg != NULL) {
+		CHECK_STR(cfg->metrics_host, "127.0.0.1");
+		CHECK(cfg->metrics_port == 9464);
+		CHECK(cfg->metrics_allow_public == 0);
+	}
+	config_free(cfg);
+	cfg = NULL;
+	CHECK(load(BASE ACME SITE "[metrics]\nlisten = [::1]:0\n", &cfg) == 0);
+	if (cfg != NULL) {
+		CHECK_STR(cfg->metrics_host, "::1");
+		CHECK(cfg->metrics_port == 0);
+	}
+	config_free(cfg);
+	cfg = NULL;
+	CHECK(load(BASE ACME SITE "[metrics]\nlisten = 192.0.2.7:9464\n"
+				  "allow_public = true\n",
+		   &cfg) == 0);
+	config_free(cfg);
+	cfg = NULL;
+	CHECK(load(BASE ACME SITE, &cfg) == 0);
+	if (cfg != NULL)
+		CHECK(cfg->metrics_host == NULL);
+	config_free(cfg);
+	CHECK(fails_with(BASE ACME SITE "[metrics]\nlisten = 192.0.2.7:9464\n",
+			 "t.ini:9: [metrics] listen 192.0.2.7 is not a loopback "
+			 "address; set allow_public = true"));
+	CHECK(fails_with(BASE ACME SITE "[metrics]\nlisten = 0.0.0.0:9464\n",
+			 "t.ini:9: [metrics] listen 0.0.0.0 is not a loopback"));
+	CHECK(fails_with(BASE ACME SITE "[metrics]\nlisten = localhost:9464\n",
+			 "t.ini:9: [metrics] listen 'localhost:9464' must be"));
+	CHECK(fails_with(BASE ACME SITE "[metrics]\nlisten = 127.0.0.1\n",
+			 "t.ini:9: [metrics] listen '127.0.0.1' must be"));
+	CHECK(fails_with(BASE ACME SITE "[metrics]\nlisten = 127.0.0.1:70000\n",
+			 "t.ini:9: [metrics] listen '127.0.0.1:70000' must be"));
+	CHECK(fails_with(BASE ACME SITE "[metrics]\nlisten = ::1:9464\n",
+			 "t.ini:9: [metrics] listen '::1:9464' must be"));
+	CHECK(fails_with(BASE ACME SITE "[metrics]\nlisten = [127.0.0.1]:9464\n",
+			 "t.ini:9: [metrics] listen '[127.0.0.1]:9464' must be"));
+	CHECK(fails_with(BASE ACME SITE "[metrics]\nlisten = 127.0.0.1:-1\n",
+			 "t.ini:9: [metrics] listen"));
+	CHECK(fails_with(BASE ACME SITE "[metrics]\nlisten = 127.0.0.1:80\n",
+			 "t.ini:9: [metrics] listen port 80 is also https_port or http_port"));
+	CHECK(fails_with(BASE ACME SITE "[metrics]\nport = 1\n",
+			 "t.ini:9: unknown key port in [metrics]"));
+}
+
 int main(void)
 {
+	test_metrics();
 	test_handler_sites();
 	test_certs_only();
 	test_defaults();
