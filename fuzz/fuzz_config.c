@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
- * fuzz_config: feeds arbitrary bytes to the INI loader (no file checks).
+ * fuzz_config: feeds arbitrary bytes to the INI loader (no file checks),
+ * as a proxy's configuration and as a certificate manager's.
  * Built with libFuzzer (-fsanitize=fuzzer) or with replay.c for make check.
  */
 #include "config.h"
@@ -28,6 +29,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)router_find_site(cfg, cfg->sites[0].host);
 		config_free(cfg);
 	}
+	/* the same bytes as a certificate manager's file (alkproxy_certs) */
+	cfg = NULL;
+	if (config_load_string(text, "fuzz.ini", CONFIG_CERTS_ONLY, NULL, NULL,
+			       &cfg) == 0)
+		config_free(cfg);
 	free(text);
 	return 0;
 }

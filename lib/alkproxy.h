@@ -331,6 +331,13 @@ ALKPROXY_EXPORT void alkproxy_free(alkproxy *p);
  * be, once per request for which the handler was called, with the same
  * con_cls pointer.
  *
+ * Stopping (alkproxy_stop, alkproxy_shutdown once its drain time is up,
+ * alkproxy_free): a connection the handler suspended and has not resumed
+ * is resumed by the library and closed without calling the handler again
+ * (libmicrohttpd would abort the process otherwise); completed runs for
+ * it. Once completed ran for a request, the program must not resume its
+ * connection any more.
+ *
  * Threads: both run on the HTTPS worker thread that owns the connection,
  * concurrently for different connections, and must not block (a blocked
  * call stalls every connection of that worker); completed also runs on

@@ -550,7 +550,7 @@ static enum MHD_Result begin_handler(struct xfer *x, struct curl_slist *added,
 				     const char *upload_data,
 				     size_t *upload_data_size)
 {
-	const struct proxy_ctx *ctx = x->ctx;
+	struct proxy_ctx *ctx = x->ctx;
 	const char *clash = NULL;
 	int r;
 
@@ -572,9 +572,16 @@ static enum MHD_Result begin_handler(struct xfer *x, struct curl_slist *added,
 		x->handler = NULL;
 		return respond_first(x, 400, &scan->f);
 	}
-	if (upstream_stopped(x->up))
+	if (upstream_stopped(x->up) || ctx->stopping)
 		return respond_first(x, 503, &scan->f); /* worker stopping */
 	x->state = XFER_HANDLED;
+	/* on the worker's list until it completes */
+	x->h_prev = NULL;
+	x->h_next = ctx->handled;
+	if (ctx->handled != NULL)
+		ctx->handled->h_prev = x;
+	ctx->handled = x;
+	x->h_linked = 1;
 	return handler_call(x, url, method, version, upload_data,
 			    upload_data_size);
 }
@@ -590,6 +597,8 @@ static enum MHD_Result handler_next(struct xfer *x, const char *url,
 	const struct config *cfg = x->snap->cfg;
 	size_t len = *upload_data_size;
 
+	if (((const struct proxy_ctx *)x->ctx)->stopping)
+		return MHD_NO; /* resumed by proxy_stop_handlers: close */
 	if (!x->too_large && x->body_seen + len > cfg->body_limit_bytes)
 		x->too_large = 1;
 	if (x->too_large) {
@@ -1060,6 +1069,15 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (x == NULL)
 		return;
 	*con_cls = NULL;
+	if (x->h_linked) {
+		if (x->h_prev != NULL)
+			x->h_prev->h_next = x->h_next;
+		else
+			ctx->handled = x->h_next;
+		if (x->h_next != NULL)
+			x->h_next->h_prev = x->h_prev;
+		x->h_linked = 0;
+	}
 	handler_completed(x, conn, toe);
 	xfer_client_gone(x);
 
@@ -1138,4 +1156,19 @@ void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	listener_request_end(ctx->l, conn);
 	xfer_put(x);
+}
+
+void proxy_stop_handlers(void *cls)
+{
+	struct proxy_ctx *ctx = cls;
+	struct xfer *x;
+
+	ctx->stopping = 1;
+	for (x = ctx->handled; x != NULL; x = x->h_next) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+			x->conn, MHD_CONNECTION_INFO_CONNECTION_SUSPENDED);
+
+		if (ci != NULL && ci->suspended == MHD_YES)
+			MHD_resume_connection(x->conn);
+	}
 }

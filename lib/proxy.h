@@ -79,6 +79,10 @@ struct proxy_ctx {
 	struct stats_slot *st;
 	const struct proxy_hooks *hooks;
 	struct sitestats_slot *ss; /* per-site counters (metrics) */
+	/* the worker's handler-site requests in progress, and whether the
+	 * worker is stopping (proxy_stop_handlers); worker thread only */
+	struct xfer *handled;
+	int stopping;
 };
 
 /* libmicrohttpd callbacks, registered by server.c (cls = proxy_ctx). */
@@ -89,5 +93,12 @@ enum MHD_Result proxy_access(void *cls, struct MHD_Connection *conn,
 			     size_t *upload_data_size, void **con_cls);
 void proxy_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		     enum MHD_RequestTerminationCode toe);
+
+/* worker_on_stop (cls = proxy_ctx): libmicrohttpd aborts the process when
+ * a daemon stops with a suspended connection, so every connection a
+ * program's handler left suspended is resumed, and from then on the
+ * handler is not called again: the request is closed (its completion
+ * callback runs). Worker thread. */
+void proxy_stop_handlers(void *cls);
 
 #endif

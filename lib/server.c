@@ -408,6 +408,9 @@ static int https_worker_start(struct server *srv, unsigned i, unsigned flags)
 		MHD_OPTION_NOTIFY_COMPLETED, proxy_completed, &srv->ctx[i],
 		LISTENER_MHD_DISCIPLINE, MHD_OPTION_NOTIFY_CONNECTION,
 		listener_notify_connection, &srv->https_l, MHD_OPTION_END);
+	srv->ctx[i].handled = NULL;
+	srv->ctx[i].stopping = 0;
+	worker_on_stop(srv->workers[i], proxy_stop_handlers, &srv->ctx[i]);
 	if (srv->https_d[i] == NULL ||
 	    worker_run(srv->workers[i], srv->https_d[i]) != 0)
 		return -1;

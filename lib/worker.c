@@ -85,6 +85,8 @@ struct worker {
 	int wake_fd;
 	struct tag mhd_tag, wake_tag;
 	struct worker_hooks hooks;
+	void (*on_stop)(void *ud); /* worker_on_stop */
+	void *on_stop_ud;
 	long timer_due; /* monotonic ms of hooks.timer, -1 = none */
 	/* the batch of events being dispatched, so that a source removed
 	 * during it is not called afterwards (worker_io_del) */
@@ -435,6 +437,8 @@ static void *worker_main(void *arg)
 	}
 	/* The daemon is stopped by the caller: nothing may stay suspended
 	 * by us, and sockets still queued are closed. */
+	if (w->on_stop != NULL)
+		w->on_stop(w->on_stop_ud);
 	if (w->hooks.stop != NULL) {
 		w->hooks.stop(w->hooks.ud);
 		/* the aborted requests' clients were resumed: a chance to
@@ -488,6 +492,12 @@ fail:
 void worker_set_hooks(struct worker *w, const struct worker_hooks *h)
 {
 	w->hooks = *h;
+}
+
+void worker_on_stop(struct worker *w, void (*fn)(void *ud), void *ud)
+{
+	w->on_stop = fn;
+	w->on_stop_ud = ud;
 }
 
 int worker_run(struct worker *w, struct MHD_Daemon *d)

@@ -67,6 +67,10 @@ struct worker_hooks {
 	void (*stop)(void *ud);
 };
 void worker_set_hooks(struct worker *w, const struct worker_hooks *h);
+/* One more call on the worker thread when the loop ends, before the hooks'
+ * stop (proxy.c: the connections the program's handlers suspended are
+ * resumed). Set before worker_run(). */
+void worker_on_stop(struct worker *w, void (*fn)(void *ud), void *ud);
 
 /* Start the loop thread for d, a daemon started with MHD_USE_EPOLL,
  * MHD_ALLOW_SUSPEND_RESUME and MHD_USE_NO_LISTEN_SOCKET and no internal

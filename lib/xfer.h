@@ -117,6 +117,10 @@ struct xfer {
 	const struct handler *handler;
 	void *handler_cls;
 	int handler_called;
+	/* on its worker's list of handler requests (proxy_ctx.handled),
+	 * so a stop can resume what the program left suspended */
+	struct xfer *h_prev, *h_next;
+	int h_linked;
 
 	/* the two rings and the wait flags of the upstream side */
 	struct ring up_ring, down_ring;

@@ -8,6 +8,9 @@
  *  - the completion callback runs once per request the handler saw, with
  *    the handler's own con_cls; the request callback's record names the
  *    handler; stats count handler requests;
+ *  - a connection a handler suspends and never resumes does not stop the
+ *    shutdown (libmicrohttpd would abort the process): it is resumed and
+ *    closed, the handler is not called again, its completion runs;
  *  - registration: a bad label is EINVAL, a call while running ESTATE; a
  *    reload that adds a handler site without a handler is refused and the
  *    old configuration keeps serving; one with a registered label works;
@@ -149,6 +152,40 @@ static void slow_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* A handler that suspends its connection and never resumes it: a stop
+ * must still end (libmicrohttpd aborts the process when a daemon stops
+ * with a suspended connection) and the completion callback must run. */
+static unsigned n_stuck_calls, n_stuck_done;
+
+static enum MHD_Result stuck(void *cls, struct MHD_Connection *c,
+			     const char *url, const char *method,
+			     const char *version, const char *upload,
+			     size_t *upload_size, void **con_cls)
+{
+	(void)cls; (void)url; (void)method; (void)version; (void)upload;
+	(void)upload_size;
+	pthread_mutex_lock(&mu);
+	n_stuck_calls++;
+	pthread_mutex_unlock(&mu);
+	if (*con_cls == NULL) {
+		*con_cls = &n_stuck_calls;
+		return MHD_YES;
+	}
+	MHD_suspend_connection(c); /* and again, if ever called again */
+	return MHD_YES;
+}
+
+static void stuck_done(void *cls, struct MHD_Connection *c, void **con_cls,
+		       enum MHD_RequestTerminationCode toe)
+{
+	(void)cls; (void)c; (void)toe;
+	pthread_mutex_lock(&mu);
+	if (*con_cls == &n_stuck_calls)
+		n_stuck_done++;
+	pthread_mutex_unlock(&mu);
+	*con_cls = NULL;
+}
+
 static void on_request(void *ud, const struct alkproxy_request *r)
 {
 	(void)ud;
@@ -175,10 +212,19 @@ static size_t sink(char *p, size_t s, size_t n, void *ud)
 	return s * n;
 }
 
+static long get_t(const char *host, unsigned port, const char *ca,
+		  const char *path, char *out, long timeout_secs);
+
 /* GET https://host:port/path verified with ca; the status (0: no
  * response, e.g. the handshake refused) and the body in out. */
 static long get(const char *host, unsigned port, const char *ca,
 		const char *path, char *out)
+{
+	return get_t(host, port, ca, path, out, 5);
+}
+
+static long get_t(const char *host, unsigned port, const char *ca,
+		  const char *path, char *out, long timeout_secs)
 {
 	CURL *c = curl_easy_init();
 	char url[256], res[128];
@@ -192,7 +238,7 @@ static long get(const char *host, unsigned port, const char *ca,
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_RESOLVE, r);
 	curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_secs);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
 	if (curl_easy_perform(c) == CURLE_OK)
@@ -276,8 +322,8 @@ static void test_certs(const char *ca, const char *cert, const char *key)
 	CHECK("certs: started", alkproxy_certs_start(m, port) == ALKPROXY_OK);
 	CHECK("certs: a second start is ESTATE",
 	      alkproxy_certs_start(m, port) == ALKPROXY_ESTATE);
-	CHECK("certs: the certificate's two names served",
-	      alkproxy_certs_names(m) == 2);
+	CHECK("certs: the certificate's three names served",
+	      alkproxy_certs_names(m) == 3);
 	CHECK("certs: the program's daemon serves the manager's certificate",
 	      get("m.test", port, ca, "/", body) == 200 &&
 		      strcmp(body, "hello from the program's daemon") == 0);
@@ -326,7 +372,9 @@ int main(int argc, char **argv)
 			      ALKPROXY_EINVAL);
 	CHECK("handler registered",
 	      alkproxy_set_handler(p, "slow", slow, NULL, slow_done, NULL) ==
-		      ALKPROXY_OK);
+		      ALKPROXY_OK &&
+		      alkproxy_set_handler(p, "stuck", stuck, NULL, stuck_done,
+					   NULL) == ALKPROXY_OK);
 	CHECK("request callback",
 	      alkproxy_set_request_callback(p, on_request, NULL) ==
 		      ALKPROXY_OK);
@@ -380,7 +428,14 @@ int main(int argc, char **argv)
 	}
 	free(more);
 	free(ini);
-	CHECK("shutdown", alkproxy_shutdown(p, 2) == ALKPROXY_OK);
+	CHECK("a request the handler suspends for good: no answer (1 s)",
+	      get_t("s.test", port, argv[2], "/", body, 1) == 0);
+	CHECK("shutdown (with a connection still suspended by a handler)",
+	      alkproxy_shutdown(p, 1) == ALKPROXY_OK);
+	pthread_mutex_lock(&mu);
+	CHECK("…its completion callback ran, the handler was not called again",
+	      n_stuck_done == 1 && n_stuck_calls == 2);
+	pthread_mutex_unlock(&mu);
 	pthread_mutex_lock(&mu);
 	CHECK("every created request completed",
 	      n_created == n_completed && n_bad_cls == 0);

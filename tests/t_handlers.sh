@@ -9,9 +9,9 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 require_cmd certtool
 
-gen_cert hm h.test m.test
+gen_cert hm h.test m.test s.test
 CERTS="hm" base_config "$T/c.ini"
-printf '[site h.test]\nhandler = slow\n' >>"$T/c.ini"
+printf '[site h.test]\nhandler = slow\n[site s.test]\nhandler = stuck\n' >>"$T/c.ini"
 rc=0
 "$top_builddir/tests/handlers" "$T/c.ini" "$T/hm.pem" "$T/hm.pem" "$T/hm.key" >"$T/out" 2>"$T/err" || rc=$?
 cat "$T/out"
