@@ -28,6 +28,7 @@
 #include "httpd80.h"
 #include "listener.h"
 #include "log.h"
+#include "sockact.h"
 #include "ratelimit.h"
 #include "snapshot.h"
 #include "threads.h"
@@ -296,7 +297,7 @@ int httpd80_start(const struct config *cfg, struct listener *l,
 	unsigned flags;
 	sigset_t mask;
 	char addr[80];
-	int v6, lfd;
+	int v6, lfd, inherited;
 
 	*out = NULL;
 	if (acceptor_parse_addr(cfg->bind_addr, cfg->http_port, &ss, &sslen,
@@ -318,7 +319,8 @@ int httpd80_start(const struct config *cfg, struct listener *l,
 	l->kick_ud = h;
 	h->map = map;
 	h->https_port = https_port;
-	lfd = acceptor_listen((struct sockaddr *)&ss, sslen, 256);
+	lfd = sockact_listen("http", (struct sockaddr *)&ss, sslen, 256,
+			     &inherited);
 	if (lfd < 0) {
 		snprintf(err, errsz, "cannot listen on %s port %u: %s",
 			 cfg->bind_addr, cfg->http_port, strerror(errno));

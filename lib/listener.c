@@ -115,6 +115,9 @@ int listener_stopping(const struct listener *l)
 struct conn_track {
 	int fd;
 	atomic_int busy;
+	/* a request completed on it: idle now means kept alive, not "its
+	 * client has yet to send the first request" (conn_table_close_idle) */
+	atomic_int served;
 	atomic_long deadline;
 	struct sockaddr_storage addr; /* the client, for the log */
 	unsigned refused; /* 429s on it (its worker thread only) */
@@ -267,6 +270,7 @@ void listener_request_end(struct listener *l, struct MHD_Connection *conn)
 
 	if (ct != NULL) {
 		atomic_store(&ct->busy, 0);
+		atomic_store(&ct->served, 1);
 		listener_head_expect(l, conn, l->table->cfg->idle_timeout_secs);
 	}
 	atomic_fetch_sub(&l->table->in_flight, 1);
@@ -308,9 +312,21 @@ void conn_table_close_idle(struct conn_table *tab)
 
 	pthread_mutex_lock(&tab->mu);
 	for (ct = tab->head; ct != NULL; ct = ct->next)
-		if (!atomic_load(&ct->busy))
+		if (!atomic_load(&ct->busy) && atomic_load(&ct->served))
 			shutdown(ct->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&tab->mu);
+}
+
+int conn_table_fresh(struct conn_table *tab)
+{
+	struct conn_track *ct;
+	int n = 0;
+
+	pthread_mutex_lock(&tab->mu);
+	for (ct = tab->head; ct != NULL; ct = ct->next)
+		n += !atomic_load(&ct->busy) && !atomic_load(&ct->served);
+	pthread_mutex_unlock(&tab->mu);
+	return n;
 }
 
 /* ---- request-head deadlines (slowloris) ---- */

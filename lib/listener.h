@@ -65,9 +65,14 @@ void conn_table_stop(struct conn_table *tab);
 void conn_table_set_stopping(struct conn_table *tab);
 /* Undo it: a server started again after a stop. */
 void conn_table_clear_stopping(struct conn_table *tab);
-/* Shutdown: connections with no request in progress (idle keep-alive
- * ones, handshakes that never sent a request) are shut down now. */
+/* Shutdown: idle keep-alive connections (a request completed on them,
+ * none in progress) are shut down now; connections that have not sent
+ * their first request yet are left to send it (conn_table_fresh). */
 void conn_table_close_idle(struct conn_table *tab);
+/* Open connections whose first request has not arrived yet (a client
+ * that connected just before a shutdown is about to send it): the drain
+ * waits for them too, up to their head deadline. Any thread. */
+int conn_table_fresh(struct conn_table *tab);
 /* Requests between their URI callback and their completion. */
 int conn_table_in_flight(const struct conn_table *tab);
 

@@ -12,6 +12,7 @@
 
 #include "acceptor.h"
 #include "log.h"
+#include "sockact.h"
 #include "metrics_http.h"
 #include "threads.h"
 
@@ -100,7 +101,7 @@ int metrics_http_start(const char *host, unsigned port, metrics_render_fn fn,
 	struct metrics_http *h;
 	sigset_t mask;
 	char addr[80];
-	int v6, lfd;
+	int v6, lfd, inherited;
 
 	*out = NULL;
 	if (acceptor_parse_addr(host, port, &ss, &sslen, &v6) != 0) {
@@ -115,7 +116,8 @@ int metrics_http_start(const char *host, unsigned port, metrics_render_fn fn,
 	}
 	h->fn = fn;
 	h->ud = ud;
-	lfd = acceptor_listen((struct sockaddr *)&ss, sslen, 64);
+	lfd = sockact_listen("metrics", (struct sockaddr *)&ss, sslen, 64,
+			     &inherited);
 	if (lfd < 0) {
 		snprintf(err, errsz, "cannot listen on %s port %u (metrics): %s",
 			 host, port, strerror(errno));

@@ -36,6 +36,7 @@
 #include "sitestats.h"
 #include "server.h"
 #include "snapshot.h"
+#include "sockact.h"
 #include "stats.h"
 #include "tls.h"
 #include "upstream.h"
@@ -424,7 +425,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	unsigned flags, i;
 	char portbuf[64];
 	socklen_t sslen;
-	int v6, lfd, ok, rc;
+	int v6, lfd, ok, rc, inherited;
 
 	/* every handler site needs its handler (registered by now) */
 	{
@@ -456,7 +457,8 @@ int server_start(struct server *srv, char *err, size_t errsz)
 			  cfg->tls_mode == CONFIG_TLS_MANUAL ? "manual" : "acme",
 			  LOG_END);
 	}
-	lfd = acceptor_listen((struct sockaddr *)&ss, sslen, 1024);
+	lfd = sockact_listen("https", (struct sockaddr *)&ss, sslen, 1024,
+			     &inherited);
 	if (lfd < 0) {
 		snprintf(err, errsz, "cannot listen on %s port %u: %s",
 			 cfg->bind_addr, cfg->https_port, strerror(errno));
@@ -507,6 +509,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		server_stop(srv);
 		return SERVER_ELISTEN;
 	}
+	sockact_report_unused();
 	srv->rl_hk = ratelimit_housekeeper_start(srv->rl, rl_settings, srv);
 	if (srv->rl_hk == NULL || conn_table_start(srv->table) != 0) {
 		snprintf(err, errsz, "cannot start the housekeeping threads");
@@ -697,7 +700,12 @@ void server_shutdown(struct server *srv, int timeout_secs)
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "draining",
 		  "in_flight", n, LOG_END);
 	deadline = mono_ms() + (long)timeout_secs * 1000L;
-	while ((left = conn_table_in_flight(srv->table)) > 0 &&
+	/* Requests in progress, and connections whose client has yet to
+	 * send its first request (it connected just before the signal; with
+	 * socket activation it must not be the one request a restart
+	 * loses): each is bounded by its head deadline. */
+	while (((left = conn_table_in_flight(srv->table)) > 0 ||
+		conn_table_fresh(srv->table) > 0) &&
 	       mono_ms() < deadline) {
 		struct timespec ts = {0, 20 * 1000 * 1000};
 
