@@ -317,14 +317,17 @@ void conn_table_close_idle(struct conn_table *tab)
 	pthread_mutex_unlock(&tab->mu);
 }
 
-int conn_table_fresh(struct conn_table *tab)
+int conn_table_fresh(struct conn_table *tab, unsigned *tracked)
 {
 	struct conn_track *ct;
 	int n = 0;
 
+	*tracked = 0;
 	pthread_mutex_lock(&tab->mu);
-	for (ct = tab->head; ct != NULL; ct = ct->next)
+	for (ct = tab->head; ct != NULL; ct = ct->next) {
 		n += !atomic_load(&ct->busy) && !atomic_load(&ct->served);
+		(*tracked)++;
+	}
 	pthread_mutex_unlock(&tab->mu);
 	return n;
 }

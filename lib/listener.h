@@ -72,7 +72,9 @@ void conn_table_close_idle(struct conn_table *tab);
 /* Open connections whose first request has not arrived yet (a client
  * that connected just before a shutdown is about to send it): the drain
  * waits for them too, up to their head deadline. Any thread. */
-int conn_table_fresh(struct conn_table *tab);
+int conn_table_fresh(struct conn_table *tab, unsigned *tracked);
+/* (*tracked: every connection libmicrohttpd has; an accepted one still
+ * on its way to a worker is not there yet.) */
 /* Requests between their URI callback and their completion. */
 int conn_table_in_flight(const struct conn_table *tab);
 

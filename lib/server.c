@@ -473,6 +473,9 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	srv->https_port = acceptor_port(lfd);
+	/* before the first accept: an inherited socket (socket activation)
+	 * may have connections waiting in its backlog already */
+	tls_store_register(srv->tls, srv->https_port);
 	srv->n_workers = cfg->workers;
 	srv->https_d = calloc(srv->n_workers, sizeof(*srv->https_d));
 	srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
@@ -489,10 +492,10 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		if (!ok)
 			close(lfd);
 		https_free(srv);
+		tls_store_unregister(srv->tls);
 		return SERVER_ESYSTEM;
 	}
 	srv->running = 1;
-	tls_store_register(srv->tls, srv->https_port);
 	snprintf(portbuf, sizeof(portbuf), v6 ? "[%s]:%u" : "%s:%u",
 		 cfg->bind_addr, srv->https_port);
 	log_event(LOG_LEVEL_INFO, "LISTENING", "proto", "https", "addr",
@@ -678,6 +681,18 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 	return 0;
 }
 
+/* The drain also waits for connections accepted just before the stop:
+ * those still on their way from the acceptor to a worker (admitted, not
+ * yet libmicrohttpd's) and those whose first request has not come. */
+static int handoff_or_fresh(struct server *srv)
+{
+	unsigned tracked, admitted;
+	int fresh = conn_table_fresh(srv->table, &tracked);
+
+	admitted = conns_open(srv->https_l.conns) + conns_open(srv->http_l.conns);
+	return fresh > 0 || admitted > tracked;
+}
+
 void server_shutdown(struct server *srv, int timeout_secs)
 {
 	long deadline;
@@ -689,12 +704,16 @@ void server_shutdown(struct server *srv, int timeout_secs)
 	if (timeout_secs < 0)
 		timeout_secs = (int)srv->cfg->shutdown_timeout_secs;
 	conn_table_set_stopping(srv->table);
-	conns_close(srv->https_l.conns);
-	conns_close(srv->http_l.conns);
 	/* Closing the listening socket makes the kernel refuse new clients
-	 * at once instead of leaving them waiting in the backlog. */
+	 * at once instead of leaving them waiting in the backlog — unless a
+	 * service manager holds it too (socket activation): then they wait
+	 * for the next start. The accept loops stop first (joined), so no
+	 * connection is taken from the backlog only to be dropped by the
+	 * closed admission below. */
 	acceptor_stop(srv->https_acc);
 	httpd80_stop_accepting(srv->http);
+	conns_close(srv->https_l.conns);
+	conns_close(srv->http_l.conns);
 	conn_table_close_idle(srv->table);
 	snprintf(n, sizeof(n), "%d", conn_table_in_flight(srv->table));
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "draining",
@@ -705,7 +724,7 @@ void server_shutdown(struct server *srv, int timeout_secs)
 	 * socket activation it must not be the one request a restart
 	 * loses): each is bounded by its head deadline. */
 	while (((left = conn_table_in_flight(srv->table)) > 0 ||
-		conn_table_fresh(srv->table) > 0) &&
+		handoff_or_fresh(srv)) &&
 	       mono_ms() < deadline) {
 		struct timespec ts = {0, 20 * 1000 * 1000};
 

@@ -33,7 +33,9 @@ PIDS="$PIDS $SSA_PID"
 for _ in $(seq 1 100); do grep -q "Listening on 127.0.0.1:$HTTP" "$T/ssa.log" && break; sleep 0.05; done
 # the first connection starts the daemon
 PX_PORT=$HP
-expect_eq "first request (activates the daemon)" "$(CURL_MAX_TIME=20 status_of a a.test /echo)" 200
+first_st=$(CURL_MAX_TIME=20 pcurl a a.test /echo -o /dev/null -w '%{http_code}' 2>"$T/first.err" || true)
+expect_eq "first request (activates the daemon)" "$first_st" 200
+[ "$first_st" = 200 ] || { cat "$T/first.err" "$T/ssa.log" "$PX_LOG"; }
 grep -q 'SOCKET_ACTIVATION status=inherited listener=https fd=3' "$PX_LOG" && ok "HTTPS socket inherited (fd 3)" || { fail "HTTPS socket inherited"; cat "$PX_LOG"; }
 grep -q 'SOCKET_ACTIVATION status=inherited listener=http fd=4' "$PX_LOG" && ok "port-80 socket inherited (fd 4)" || fail "port-80 socket inherited"
 expect_eq "port 80 served on the inherited socket" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP/health")" 200
@@ -90,6 +92,7 @@ kill -TERM "$second"
 st=0; wait "$SSA_PID" || st=$?
 expect_eq "the holder ends after the second run" "$st" 0
 check_sanitizer_clean
+cp "$PX_LOG" "$T/proxy-activated.log"
 # without LISTEN_FDS the daemon binds itself (the ordinary start)
 start_proxy "$T/c.ini"
 grep -q 'SOCKET_ACTIVATION' "$PX_LOG" && fail "no SOCKET_ACTIVATION without LISTEN_FDS" || ok "no SOCKET_ACTIVATION without LISTEN_FDS"
