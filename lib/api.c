@@ -204,6 +204,41 @@ int alkproxy_validate_file(const char *path, alkproxy_diag_cb diag, void *ud)
 	return rc;
 }
 
+/* Parse a file (path) or a string (ini, named name) with flags
+ * (CONFIG_CHECK_FILES, CONFIG_CERTS_ONLY): 0 and *cfg, or an ALKPROXY_E*
+ * code (the diagnostics went to d). */
+static int load(const char *path, const char *ini, const char *name,
+		int flags, struct diag_ctx *d, struct config **cfg)
+{
+	int rc;
+
+	pthread_once(&global_once, global_init);
+	if (global_rc != 0)
+		return ALKPROXY_ESYSTEM;
+	if (path != NULL)
+		rc = config_load_file(path, flags, diag_fwd, d, cfg);
+	else
+		rc = config_load_string(ini, name != NULL ? name : "(string)",
+					flags, diag_fwd, d, cfg);
+	return rc == 0 ? ALKPROXY_OK : ALKPROXY_ECONFIG;
+}
+
+/* The [logging] of cfg applied to the process-wide log: 0, or -1 (the
+ * log file cannot be opened; said to d). */
+static int apply_logging(const struct config *cfg, struct diag_ctx *d)
+{
+	char msg[600];
+
+	log_set_level(cfg->log_level);
+	if (cfg->log_file == NULL || log_open_file(cfg->log_file) == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "%s: cannot open log file %s", cfg->path,
+		 cfg->log_file);
+	if (d->cb != NULL)
+		d->cb(d->ud, 1, msg);
+	return -1;
+}
+
 static int create(alkproxy **out, struct config *cfg, struct diag_ctx *d)
 {
 	alkproxy *p;
@@ -219,14 +254,7 @@ static int create(alkproxy **out, struct config *cfg, struct diag_ctx *d)
 		config_free(cfg);
 		return ALKPROXY_ENOMEM;
 	}
-	log_set_level(cfg->log_level);
-	if (cfg->log_file != NULL && log_open_file(cfg->log_file) != 0) {
-		char msg[600];
-
-		snprintf(msg, sizeof(msg), "%s: cannot open log file %s",
-			 cfg->path, cfg->log_file);
-		if (d->cb != NULL)
-			d->cb(d->ud, 1, msg);
+	if (apply_logging(cfg, d) != 0) {
 		config_free(cfg);
 		free(p);
 		return ALKPROXY_ECONFIG;
@@ -250,16 +278,13 @@ int alkproxy_create_file(alkproxy **out, const char *path,
 {
 	struct diag_ctx d = {diag, ud};
 	struct config *cfg = NULL;
+	int rc;
 
 	if (out == NULL || path == NULL)
 		return ALKPROXY_EINVAL;
 	*out = NULL;
-	pthread_once(&global_once, global_init);
-	if (global_rc != 0)
-		return ALKPROXY_ESYSTEM;
-	if (config_load_file(path, 1, diag_fwd, &d, &cfg) != 0)
-		return ALKPROXY_ECONFIG;
-	return create(out, cfg, &d);
+	rc = load(path, NULL, NULL, CONFIG_CHECK_FILES, &d, &cfg);
+	return rc != ALKPROXY_OK ? rc : create(out, cfg, &d);
 }
 
 int alkproxy_create_string(alkproxy **out, const char *ini, const char *name,
@@ -267,17 +292,13 @@ int alkproxy_create_string(alkproxy **out, const char *ini, const char *name,
 {
 	struct diag_ctx d = {diag, ud};
 	struct config *cfg = NULL;
+	int rc;
 
 	if (out == NULL || ini == NULL)
 		return ALKPROXY_EINVAL;
 	*out = NULL;
-	pthread_once(&global_once, global_init);
-	if (global_rc != 0)
-		return ALKPROXY_ESYSTEM;
-	if (config_load_string(ini, name != NULL ? name : "(string)", 1,
-			       diag_fwd, &d, &cfg) != 0)
-		return ALKPROXY_ECONFIG;
-	return create(out, cfg, &d);
+	rc = load(NULL, ini, name, CONFIG_CHECK_FILES, &d, &cfg);
+	return rc != ALKPROXY_OK ? rc : create(out, cfg, &d);
 }
 
 /* Keeps the first error of a failed reload for the CONFIG_RELOAD line. */
@@ -585,14 +606,7 @@ static int certs_create(alkproxy_certs **out, struct config *cfg,
 		config_free(cfg);
 		return ALKPROXY_ENOMEM;
 	}
-	log_set_level(cfg->log_level);
-	if (cfg->log_file != NULL && log_open_file(cfg->log_file) != 0) {
-		char msg[600];
-
-		snprintf(msg, sizeof(msg), "%s: cannot open log file %s",
-			 cfg->path, cfg->log_file);
-		if (d->cb != NULL)
-			d->cb(d->ud, 1, msg);
+	if (apply_logging(cfg, d) != 0) {
 		config_free(cfg);
 		free(c);
 		return ALKPROXY_ECONFIG;
@@ -618,17 +632,14 @@ int alkproxy_certs_create_file(alkproxy_certs **out, const char *path,
 {
 	struct diag_ctx d = {diag, ud};
 	struct config *cfg = NULL;
+	int rc;
 
 	if (out == NULL || path == NULL)
 		return ALKPROXY_EINVAL;
 	*out = NULL;
-	pthread_once(&global_once, global_init);
-	if (global_rc != 0)
-		return ALKPROXY_ESYSTEM;
-	if (config_load_file(path, CONFIG_CHECK_FILES | CONFIG_CERTS_ONLY,
-			     diag_fwd, &d, &cfg) != 0)
-		return ALKPROXY_ECONFIG;
-	return certs_create(out, cfg, &d);
+	rc = load(path, NULL, NULL, CONFIG_CHECK_FILES | CONFIG_CERTS_ONLY, &d,
+		  &cfg);
+	return rc != ALKPROXY_OK ? rc : certs_create(out, cfg, &d);
 }
 
 int alkproxy_certs_create_string(alkproxy_certs **out, const char *ini,
@@ -637,18 +648,14 @@ int alkproxy_certs_create_string(alkproxy_certs **out, const char *ini,
 {
 	struct diag_ctx d = {diag, ud};
 	struct config *cfg = NULL;
+	int rc;
 
 	if (out == NULL || ini == NULL)
 		return ALKPROXY_EINVAL;
 	*out = NULL;
-	pthread_once(&global_once, global_init);
-	if (global_rc != 0)
-		return ALKPROXY_ESYSTEM;
-	if (config_load_string(ini, name != NULL ? name : "(string)",
-			       CONFIG_CHECK_FILES | CONFIG_CERTS_ONLY,
-			       diag_fwd, &d, &cfg) != 0)
-		return ALKPROXY_ECONFIG;
-	return certs_create(out, cfg, &d);
+	rc = load(NULL, ini, name, CONFIG_CHECK_FILES | CONFIG_CERTS_ONLY, &d,
+		  &cfg);
+	return rc != ALKPROXY_OK ? rc : certs_create(out, cfg, &d);
 }
 
 int alkproxy_certs_start(alkproxy_certs *c, unsigned https_port)

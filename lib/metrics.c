@@ -95,6 +95,25 @@ static uint64_t requests(const struct site_counters *c)
 	return n;
 }
 
+/* One body-bytes family (out: response bytes, else request bytes), a
+ * sample for each site that has requests. */
+static void bytes_family(const struct metrics_src *m, struct mbuf *b,
+			 const struct site_counters *sc, unsigned n,
+			 const char *name, const char *help, int out)
+{
+	char site[600];
+	unsigned i;
+
+	family(b, name, "counter", help);
+	for (i = 0; i < n; i++)
+		if (requests(&sc[i]) != 0)
+			mbuf_printf(b, "%s{site=\"%s\"} %llu\n", name,
+				    esc(sitestats_name(m->sites, i), site,
+					sizeof(site)),
+				    (unsigned long long)(out ? sc[i].bytes_out
+							     : sc[i].bytes_in));
+}
+
 static void sites(const struct metrics_src *m, struct mbuf *b)
 {
 	unsigned n = sitestats_names(m->sites), i, c, k;
@@ -150,22 +169,11 @@ static void sites(const struct metrics_src *m, struct mbuf *b)
 			    (unsigned long long)cum);
 	}
 
-	family(b, "reverse_proxy_request_body_bytes_total", "counter",
-	       "Request body bytes received from clients, by site.");
-	for (i = 0; i < n; i++)
-		if (requests(&sc[i]) != 0)
-			mbuf_printf(b,
-				    "reverse_proxy_request_body_bytes_total{site=\"%s\"} %llu\n",
-				    esc(sitestats_name(m->sites, i), site, sizeof(site)),
-				    (unsigned long long)sc[i].bytes_in);
-	family(b, "reverse_proxy_response_body_bytes_total", "counter",
-	       "Response body bytes sent to clients from upstreams, by site.");
-	for (i = 0; i < n; i++)
-		if (requests(&sc[i]) != 0)
-			mbuf_printf(b,
-				    "reverse_proxy_response_body_bytes_total{site=\"%s\"} %llu\n",
-				    esc(sitestats_name(m->sites, i), site, sizeof(site)),
-				    (unsigned long long)sc[i].bytes_out);
+	bytes_family(m, b, sc, n, "reverse_proxy_request_body_bytes_total",
+		     "Request body bytes received from clients, by site.", 0);
+	bytes_family(m, b, sc, n, "reverse_proxy_response_body_bytes_total",
+		     "Response body bytes sent to clients from upstreams, by site.",
+		     1);
 
 	family(b, "reverse_proxy_upstream_errors_total", "counter",
 	       "Upstream failures answered 502 (kind=error) or 504 (kind=timeout), by site.");
