@@ -172,6 +172,8 @@ int main(int argc, char **argv)
 	/* events on stdout (journald or the terminal), besides any
 	 * [logging] file */
 	alkproxy_set_log_stdout(1);
+	/* systemd socket activation (reverse-proxy.socket) */
+	alkproxy_set_socket_activation(1);
 	rc = alkproxy_create_file(&p, path, diag_print, NULL);
 	if (rc != ALKPROXY_OK) {
 		fprintf(stderr, "reverse-proxy: %s\n", alkproxy_strerror(rc));

@@ -104,6 +104,16 @@ ALKPROXY_EXPORT void alkproxy_set_log_callback(alkproxy_log_cb cb, void *ud);
  */
 ALKPROXY_EXPORT void alkproxy_set_log_stdout(int on);
 
+/**
+ * Take the listening sockets a service manager passes (systemd socket
+ * activation: LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES = https, http,
+ * metrics) instead of binding, matched to the listeners by name or
+ * address; the variables are unset once read. Off by default (the
+ * program's own listeners may be socket-activated); the daemon turns it
+ * on. Process-wide; call before the first alkproxy_start().
+ */
+ALKPROXY_EXPORT void alkproxy_set_socket_activation(int on);
+
 /** Static text for an error code; never NULL, never to be freed. */
 ALKPROXY_EXPORT const char *alkproxy_strerror(int err);
 

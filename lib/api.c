@@ -21,6 +21,7 @@
 #include "httpd80.h"
 #include "log.h"
 #include "server.h"
+#include "sockact.h"
 #include "tls.h"
 
 #include "ap_autoconf.h"
@@ -93,6 +94,11 @@ void alkproxy_set_log_callback(alkproxy_log_cb cb, void *ud)
 void alkproxy_set_log_stdout(int on)
 {
 	log_set_stdout(on);
+}
+
+void alkproxy_set_socket_activation(int on)
+{
+	sockact_enable(on);
 }
 
 struct diag_ctx {

@@ -30,6 +30,7 @@ struct inherited {
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static int enabled; /* sockact_enable: the daemon; a program may */
 static int loaded;
 static struct inherited fds[FDS_MAX];
 static int n_fds;
@@ -139,7 +140,7 @@ int sockact_listen(const char *name, const struct sockaddr *sa,
 
 	*inherited = 0;
 	pthread_mutex_lock(&mu);
-	if (!loaded)
+	if (!loaded && enabled)
 		load();
 	for (i = 0; i < n_fds && found < 0; i++)
 		if (!fds[i].used && strcmp(fds[i].name, name) == 0)
@@ -163,6 +164,13 @@ int sockact_listen(const char *name, const struct sockaddr *sa,
 	}
 	*inherited = 1;
 	return fds[found].fd;
+}
+
+void sockact_enable(int on)
+{
+	pthread_mutex_lock(&mu);
+	enabled = on != 0;
+	pthread_mutex_unlock(&mu);
 }
 
 void sockact_report_unused(void)

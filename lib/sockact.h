@@ -15,6 +15,12 @@
 
 #include <sys/socket.h>
 
+/* Take sockets from LISTEN_FDS at all (on = 1; off by default: a program
+ * that embeds the library may use socket activation for its own
+ * listeners, and the variables are unset once read). Any thread, before
+ * the first listener starts. */
+void sockact_enable(int on);
+
 /* The listening socket for listener name at sa: an inherited one (named
  * name, or bound to sa's address and port — any port when sa's is 0),
  * made non-blocking and close-on-exec, or else a new one
