@@ -94,6 +94,11 @@ int main(int argc, char **argv)
 				MHD_OPTION_END);
 	if (https == NULL || http == NULL) {
 		fprintf(stderr, "mhd_certs: cannot start the daemons\n");
+		if (https != NULL)
+			MHD_stop_daemon(https);
+		if (http != NULL)
+			MHD_stop_daemon(http);
+		alkproxy_certs_free(certs);                      /* alkproxy */
 		return 1;
 	}
 	printf("mhd_certs: serving on ports %u and %u\n", https_port, http_port);

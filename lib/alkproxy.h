@@ -337,6 +337,14 @@ ALKPROXY_EXPORT void alkproxy_free(alkproxy *p);
  * log line (with handler=label), the counters and the request callback.
  * *con_cls is the handler's own, separate from the library's.
  *
+ * Differences from a daemon of the program's own: the daemon is the
+ * library's (no MHD_ALLOW_UPGRADE, so no protocol upgrades; the
+ * connection memory pool, about 32 KiB, holds the request head and the
+ * access callback's headers too; the connection timeout is the config's
+ * idle_timeout_secs); only origin-form request-targets reach a handler
+ * (an absolute-form one is answered 400); the access callback sees the
+ * same percent-decoded path as the handler's url.
+ *
  * completed (may be NULL) is called as MHD_OPTION_NOTIFY_COMPLETED would
  * be, once per request for which the handler was called, with the same
  * con_cls pointer.
@@ -381,6 +389,8 @@ typedef struct alkproxy_certs alkproxy_certs;
  * HTTP-01 on its port 80 with alkproxy_certs_http01 (acme_challenge
  * tls-alpn-01 is refused). Files are checked as alkproxy_create_file
  * checks them; diagnostics go to diag as there. *out is NULL on failure.
+ * Its [logging] (level, file) applies to the process-wide log, as a
+ * handle's does: the last one created sets it.
  * Free with alkproxy_certs_free.
  */
 ALKPROXY_EXPORT int alkproxy_certs_create_file(alkproxy_certs **out,
@@ -407,7 +417,9 @@ ALKPROXY_EXPORT int alkproxy_certs_start(alkproxy_certs *m,
 /**
  * For MHD_OPTION_HTTPS_CERT_CALLBACK of the program's daemon
  * (MHD_USE_TLS): the certificate for the client's SNI name, from the
- * started manager registered for the connection's local port. A
+ * started manager registered for the connection's local port (when the
+ * process has one manager or proxy handle running and nothing else, that
+ * one serves every port). A
  * handshake without SNI, or for a name no certificate covers, is refused
  * (a TLS_ERROR log event). Called by GnuTLS on the daemon's threads;
  * thread-safe. Certificates replaced by a renewal stay valid for the

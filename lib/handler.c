@@ -83,7 +83,9 @@ int handler_add_headers(struct xfer *x, struct curl_slist *added,
 {
 	struct curl_slist *l;
 
-	/* Kept until the request ends: libmicrohttpd keeps the pointers. */
+	/* Kept until the request ends (freed with x): libmicrohttpd keeps
+	 * the pointers. */
+	x->req_headers = added;
 	for (l = added; l != NULL; l = l->next) {
 		char *name = l->data, *colon = strchr(name, ':');
 
@@ -93,11 +95,9 @@ int handler_add_headers(struct xfer *x, struct curl_slist *added,
 		if (MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND,
 						name) != NULL) {
 			*clash = name;
-			x->req_headers = added; /* freed with x */
 			return -1;
 		}
 	}
-	x->req_headers = added;
 	for (l = added; l != NULL; l = l->next) {
 		const char *name = l->data, *value = name + strlen(name) + 1;
 
@@ -131,5 +131,9 @@ void handler_completed(struct xfer *x, struct MHD_Connection *conn,
 	if (x->handler == NULL || !x->handler_called ||
 	    x->handler->done == NULL)
 		return;
+	/* answered 413 by the library after the handler saw part of the
+	 * body: not the handler's completed request */
+	if (x->too_large && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		toe = MHD_REQUEST_TERMINATED_WITH_ERROR;
 	x->handler->done(x->handler->done_cls, conn, &x->handler_cls, toe);
 }

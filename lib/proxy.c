@@ -504,16 +504,20 @@ int proxy_access_add_header(struct proxy_access *a, const char *name,
 /* Ask the hook: 0 go on (*added: its headers), 1 out of memory, else the
  * status to answer with (logged as ACCESS_REFUSED). */
 static unsigned access_hook(struct xfer *x, const struct proxy_hooks *h,
-			    struct curl_slist **added)
+			    struct curl_slist **added, const char *url)
 {
 	struct proxy_access a;
 	char path[1024], st[8];
-	size_t plen = strcspn(x->target, "?");
+	/* A handler site's callback checks the path the handler will get:
+	 * libmicrohttpd's, percent-decoded (else /%70rivate would pass a
+	 * check for /private and reach the handler as /private). */
+	const char *src = x->site->handler != NULL ? url : x->target;
+	size_t plen = strcspn(src, "?");
 	int v;
 
 	if (plen >= sizeof(path))
 		plen = sizeof(path) - 1;
-	memcpy(path, x->target, plen);
+	memcpy(path, src, plen);
 	path[plen] = '\0';
 	memset(&a, 0, sizeof(a));
 	a.conn = x->conn;
@@ -711,6 +715,18 @@ static enum MHD_Result first_call(struct xfer *x, const char *url,
 		free(host_value);
 		return respond_first(x, 404, &scan.f);
 	}
+	/* A handler gets libmicrohttpd's url and the client's Host: for an
+	 * absolute-form target those would be the whole URL and a Host the
+	 * routing ignored (RFC 9112 §3.2.2). Handler sites take origin-form
+	 * only. */
+	if (x->site->handler != NULL && tgt.kind == HEADERS_TARGET_ABSOLUTE) {
+		free(host_value);
+		log_event(LOG_LEVEL_INFO, "BAD_REQUEST", "client_ip",
+			  x->client_ip, "host", x->host, "error",
+			  "absolute-form target to a handler site", LOG_END);
+		x->site = NULL;
+		return respond_first(x, 400, &scan.f);
+	}
 
 	x->has_body = scan.f.n_content_length > 0 || scan.f.chunked;
 	x->body_size = scan.f.n_content_length > 0 ?
@@ -723,7 +739,7 @@ static enum MHD_Result first_call(struct xfer *x, const char *url,
 	/* The embedding program's policy (alkproxy_set_access_callback),
 	 * after the built-in checks and routing. */
 	if (ctx->hooks != NULL && ctx->hooks->access != NULL) {
-		unsigned v = access_hook(x, ctx->hooks, &added);
+		unsigned v = access_hook(x, ctx->hooks, &added, url);
 
 		if (v == 1) {
 			free(host_value);

@@ -86,6 +86,10 @@ expect_eq "chunked body over body_limit_bytes: 413" \
 expect_eq "access callback refuses /private without the token" "$(status_of app app.test /private/x)" 401
 expect_eq "access callback's header reaches the handler" \
 	"$(pcurl app app.test /private/x -H 'Authorization: Bearer letmein')" "app: GET /private/x body=0 user=alice"
+expect_eq "a percent-encoded path is checked as the handler gets it (/%70rivate)" \
+	"$(status_of app app.test /%70rivate/x)" 401
+expect_eq "an absolute-form target to a handler site: 400" \
+	"$(status_of app app.test /x --request-target "https://app.test/private/x" -H 'Host: evil.test')" 400
 expect_eq "a client's own X-User is refused, never shown to the handler" \
 	"$(status_of app app.test /private/x -H 'Authorization: Bearer letmein' -H 'X-User: mallory')" 400
 h=$(pcurl app app.test /health -w ' %{http_code}' 2>/dev/null || true)
