@@ -17,8 +17,6 @@
 #include "challenge.h"
 #include "tls.h"
 
-#define CHALLENGE_PREFIX "/.well-known/acme-challenge/"
-
 struct certmgr {
 	struct config *cfg;
 	struct tls_store *store;
@@ -108,12 +106,10 @@ void certmgr_free(struct certmgr *m)
 int certmgr_http01(struct certmgr *m, const char *path, char *out,
 		   size_t outsz)
 {
-	const char *tok;
+	const char *tok = challenge_token(path);
 
-	if (strncmp(path, CHALLENGE_PREFIX, sizeof(CHALLENGE_PREFIX) - 1) != 0)
-		return -1;
-	tok = path + sizeof(CHALLENGE_PREFIX) - 1;
-	if (challenge_map_get(m->map, tok, strcspn(tok, "?"), out, outsz) != 0)
+	if (tok == NULL ||
+	    challenge_map_get(m->map, tok, strcspn(tok, "?"), out, outsz) != 0)
 		return -1;
 	return (int)strlen(out);
 }

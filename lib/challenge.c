@@ -116,3 +116,10 @@ int challenge_map_get(struct challenge_map *m, const char *token,
 	pthread_mutex_unlock(&m->mu);
 	return rc;
 }
+
+const char *challenge_token(const char *target)
+{
+	return strncmp(target, CHALLENGE_PREFIX, sizeof(CHALLENGE_PREFIX) - 1) == 0
+		       ? target + sizeof(CHALLENGE_PREFIX) - 1
+		       : NULL;
+}

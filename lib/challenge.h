@@ -16,6 +16,12 @@
  * the listener's thread; every call takes the map's mutex, so a lookup
  * never sees a half-written entry. Strings are copied.
  */
+/* The HTTP-01 path (RFC 8555 §8.3): PREFIX TOKEN. */
+#define CHALLENGE_PREFIX "/.well-known/acme-challenge/"
+/* The token part of a request-target under CHALLENGE_PREFIX (up to any
+ * '?' is the caller's to cut), or NULL when it is not one. */
+const char *challenge_token(const char *target);
+
 struct challenge_map;
 struct challenge_map *challenge_map_new(void);
 void challenge_map_free(struct challenge_map *m);

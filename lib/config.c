@@ -8,6 +8,7 @@
  * reference frees it (snapshot.c).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 
@@ -64,4 +65,12 @@ void config_free(struct config *cfg)
 	}
 	free(cfg->sites);
 	free(cfg);
+}
+
+int config_handler_label_valid(const char *label)
+{
+	size_t n = strspn(label, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				 "0123456789._-");
+
+	return n > 0 && label[n] == '\0' && n <= CONFIG_HANDLER_LABEL_MAX;
 }

@@ -149,4 +149,8 @@ void config_free(struct config *cfg);
 
 const char *config_log_level_name(enum log_level l);
 
+/* A handler label (the [site] key handler, alkproxy_set_handler): 1 to
+ * CONFIG_HANDLER_LABEL_MAX of A-Z a-z 0-9 . _ - */
+int config_handler_label_valid(const char *label);
+
 #endif

@@ -228,15 +228,6 @@ static int parse_listen(const char *v, char **host, unsigned *port)
 	return 0;
 }
 
-/* A handler label: 1..CONFIG_HANDLER_LABEL_MAX of A-Z a-z 0-9 . _ - */
-static int valid_label(const char *v)
-{
-	size_t n = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			     "0123456789._-");
-
-	return n > 0 && v[n] == '\0' && n <= CONFIG_HANDLER_LABEL_MAX;
-}
-
 /*
  * "host:port" or "[v6]:port", port 1..65535. On success *host is a new
  * string (without brackets). Returns a reason on failure.
@@ -495,7 +486,7 @@ static void special_key(struct config_parse *p, const char *name,
 	} else if (p->sect == SECT_SITE && !strcmp(name, "handler")) {
 		struct config_site *site = &cfg->sites[p->cur];
 
-		if (!valid_label(value)) {
+		if (!config_handler_label_valid(value)) {
 			config_parse_diag(
 				p, 1, ln,
 				"invalid handler label '%s': 1 to %d of A-Z a-z 0-9 . _ -",

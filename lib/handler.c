@@ -17,13 +17,9 @@ int handler_set(struct handler_table *t, const char *label,
 {
 	size_t len, i;
 
-	if (label == NULL)
+	if (label == NULL || !config_handler_label_valid(label))
 		return -1;
 	len = strlen(label);
-	if (len == 0 || len > CONFIG_HANDLER_LABEL_MAX ||
-	    strspn(label, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			  "0123456789._-") != len)
-		return -1;
 	for (i = 0; i < t->n; i++)
 		if (strcmp(t->h[i].label, label) == 0)
 			break;

@@ -33,7 +33,6 @@
 #include "snapshot.h"
 #include "threads.h"
 
-#define CHALLENGE_PREFIX "/.well-known/acme-challenge/"
 #define HTTPD80_MEMORY (16 * 1024)
 #define HTTPD80_TIMEOUT_SECS 10
 
@@ -193,7 +192,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	struct req80 *r = *req_cls;
 	char loc[HTTPD80_MAX_TARGET + 300], ip[64], code[8], p[512];
 	struct sockaddr_storage peer;
-	const char *host;
+	const char *host, *tok;
 	unsigned status, nhosts = 0;
 	enum MHD_Result res;
 	size_t pl;
@@ -216,9 +215,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		pl = sizeof(p) - 1;
 	memcpy(p, r->too_long ? "-" : r->target, pl);
 	p[pl] = '\0';
-	challenge = !r->too_long &&
-		    strncmp(r->target, CHALLENGE_PREFIX,
-			    sizeof(CHALLENGE_PREFIX) - 1) == 0;
+	tok = r->too_long ? NULL : challenge_token(r->target);
+	challenge = tok != NULL;
 
 	health = !r->too_long && !challenge &&
 		 (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
@@ -245,7 +243,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		status = 414;
 		res = reply(conn, status, "URI Too Long", text_plain, NULL);
 	} else if (challenge) {
-		const char *tok = r->target + sizeof(CHALLENGE_PREFIX) - 1;
 		char ka[512];
 
 		if (challenge_map_get(h->map, tok, strcspn(tok, "?"), ka,
