@@ -24,6 +24,7 @@
 #include "acceptor.h"
 #include "conns.h"
 #include "log.h"
+#include "ppgate.h"
 #include "threads.h"
 
 /* Out of descriptors: try again after this long, or when one frees. */
@@ -40,6 +41,7 @@ struct acceptor {
 	void *add_ud;
 	const char *proto;
 	struct conns *conns;
+	struct ppgate *gate; /* PROXY protocol stage, or NULL */
 	atomic_int stop;
 	atomic_int paused;
 	time_t last_log;
@@ -156,36 +158,66 @@ static int accept_batch(struct acceptor *a)
 				return PAUSE_MS;
 			}
 		}
+		/* Answers are written in one go; waiting for an ACK of the
+		 * previous segment only adds latency. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (a->gate != NULL) { /* it admits, reads, hands on */
+			ppgate_take(a->gate, fd, (struct sockaddr *)&ss, len);
+			continue;
+		}
 		if (!conns_admit(a->conns, (struct sockaddr *)&ss)) {
 			/* Over a budget or stopping: refuse now rather than
 			 * keep the client waiting in the backlog. */
 			close(fd);
 			continue;
 		}
-		/* Answers are written in one go; waiting for an ACK of the
-		 * previous segment only adds latency. */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (a->add(a->add_ud, fd, (struct sockaddr *)&ss, len) != 0)
 			conns_release(a->conns, (struct sockaddr *)&ss);
 	}
 }
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
 static void *acceptor_main(void *arg)
 {
 	struct acceptor *a = arg;
-	int pause_ms = 0;
+	long paused_until = 0; /* accepting resumes then (0: not paused) */
 
 	while (!atomic_load(&a->stop)) {
-		struct pollfd pfd[2];
-		int n;
+		struct pollfd pfd[3];
+		int n, timeout = -1;
+		nfds_t nfds = 2;
 
 		pfd[0].fd = a->wake_fd;
 		pfd[0].events = POLLIN;
-		pfd[1].fd = a->listen_fd;
+		/* poll() skips a negative descriptor */
+		pfd[1].fd = a->gate != NULL ? ppgate_fd(a->gate) : -1;
 		pfd[1].events = POLLIN;
-		/* While paused the listening socket is not polled at all, so a
-		 * full descriptor table cannot make this loop spin. */
-		n = poll(pfd, pause_ms ? 1 : 2, pause_ms ? pause_ms : -1);
+		if (paused_until != 0) {
+			long d = paused_until - now_ms();
+
+			timeout = d > 0 ? (int)d : 0;
+		} else {
+			/* While paused the listening socket is not polled
+			 * at all, so a full descriptor table cannot make
+			 * this loop spin. */
+			pfd[2].fd = a->listen_fd;
+			pfd[2].events = POLLIN;
+			nfds = 3;
+		}
+		if (a->gate != NULL) {
+			long w = ppgate_wait_ms(a->gate);
+
+			if (w >= 0 && (timeout < 0 || w < timeout))
+				timeout = w > 60000 ? 60000 : (int)w;
+		}
+		n = poll(pfd, nfds, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (n > 0 && (pfd[0].revents & POLLIN)) {
@@ -193,11 +225,17 @@ static void *acceptor_main(void *arg)
 
 			if (read(a->wake_fd, &v, sizeof(v)) < 0)
 				v = 0; /* EAGAIN: another wakeup took it */
+			paused_until = 0; /* a descriptor freed: try now */
 		}
 		if (atomic_load(&a->stop))
 			break;
-		pause_ms = accept_batch(a);
-		atomic_store(&a->paused, pause_ms != 0);
+		if (a->gate != NULL)
+			ppgate_run(a->gate);
+		if (paused_until != 0 && now_ms() < paused_until)
+			continue;
+		n = accept_batch(a);
+		paused_until = n != 0 ? now_ms() + n : 0;
+		atomic_store(&a->paused, n != 0);
 	}
 	return NULL;
 }
@@ -210,7 +248,8 @@ int acceptor_add_mhd(void *ud, int fd, const struct sockaddr *sa,
 }
 
 int acceptor_start(int listen_fd, acceptor_add_fn add, void *ud,
-		   const char *proto, struct conns *c, struct acceptor **out)
+		   const char *proto, struct conns *c, struct ppgate *gate,
+		   struct acceptor **out)
 {
 	struct acceptor *a;
 
@@ -218,8 +257,10 @@ int acceptor_start(int listen_fd, acceptor_add_fn add, void *ud,
 	a = calloc(1, sizeof(*a));
 	if (a == NULL) {
 		close(listen_fd);
+		ppgate_free(gate);
 		return -1;
 	}
+	a->gate = gate;
 	a->listen_fd = listen_fd;
 	a->add = add;
 	a->add_ud = ud;
@@ -265,6 +306,10 @@ void acceptor_stop(struct acceptor *a)
 		close(a->listen_fd);
 		a->listen_fd = -1;
 	}
+	/* A connection still waiting for its PROXY header is closed: the
+	 * listener takes no new client from here on. */
+	ppgate_free(a->gate);
+	a->gate = NULL;
 }
 
 void acceptor_free(struct acceptor *a)
@@ -276,5 +321,6 @@ void acceptor_free(struct acceptor *a)
 		close(a->listen_fd);
 	if (a->wake_fd >= 0)
 		close(a->wake_fd);
+	ppgate_free(a->gate);
 	free(a);
 }

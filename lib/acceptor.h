@@ -18,6 +18,7 @@
 
 struct acceptor;
 struct conns;
+struct ppgate;
 
 /* bind_addr syntax of the config: an IPv4 literal or an IPv6 literal,
  * optionally in brackets. Fills ss/len for port. Returns 0 or -1. */
@@ -42,9 +43,13 @@ typedef int (*acceptor_add_fn)(void *ud, int fd, const struct sockaddr *sa,
  * conns_admit(c) before it is handed on with add(ud, …), and released
  * again if add refuses it; the slot of a connection MHD took is released
  * when MHD reports it closed (server.c). proto names the listener in log
- * lines; c, ud and proto must outlive the acceptor. */
+ * lines; c, ud and proto must outlive the acceptor. With a gate
+ * (ppgate.h: PROXY protocol; ownership passes, also on failure; freed
+ * when the acceptor stops) each connection goes through it instead, and
+ * it admits and hands on, to the gate's own pass function. */
 int acceptor_start(int listen_fd, acceptor_add_fn add, void *ud,
-		   const char *proto, struct conns *c, struct acceptor **out);
+		   const char *proto, struct conns *c, struct ppgate *gate,
+		   struct acceptor **out);
 /* An acceptor_add_fn for a daemon with its own thread(s): ud is the
  * struct MHD_Daemon. */
 int acceptor_add_mhd(void *ud, int fd, const struct sockaddr *sa,

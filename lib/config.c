@@ -38,6 +38,7 @@ void config_free(struct config *cfg)
 	free(cfg->path);
 	free(cfg->bind_addr);
 	free(cfg->metrics_host);
+	free(cfg->proxy_from);
 	for (i = 0; i < cfg->n_acme_domains; i++)
 		free(cfg->acme_domains[i]);
 	free(cfg->acme_domains);

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cidr.h"
+
 enum config_tls_mode { CONFIG_TLS_ACME = 0, CONFIG_TLS_MANUAL = 1 };
 
 enum log_level {
@@ -25,6 +27,8 @@ enum log_level {
 
 /* longest handler label (config key handler, alkproxy_set_handler) */
 #define CONFIG_HANDLER_LABEL_MAX 64
+/* most proxy_protocol_from ranges */
+#define CONFIG_MAX_PROXY_FROM 64
 
 struct config_site {
 	char *host;          /* lower-case, no port, no trailing dot */
@@ -73,6 +77,10 @@ struct config {
 	 * (first request) or idle (later requests) allowance ran out */
 	unsigned header_timeout_secs;        /* 10 */
 	unsigned shutdown_timeout_secs;      /* 30 */
+	/* proxy_protocol_from: the balancers whose connections start with a
+	 * PROXY protocol header (and must); none = the protocol is off */
+	struct cidr *proxy_from;
+	size_t n_proxy_from;
 
 	/* [tls] */
 	enum config_tls_mode tls_mode; /* acme */

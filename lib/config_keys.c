@@ -51,6 +51,7 @@ static const struct key_def server_keys[] = {
 	   3600),
 	KU(struct config, "shutdown_timeout_secs", shutdown_timeout_secs, 1,
 	   3600),
+	KX("proxy_protocol_from"),
 	{ NULL, K_SPECIAL, 0, 0, 0 }
 };
 
@@ -368,6 +369,53 @@ static void set_path(struct config_parse *p, char **dst, unsigned *line,
 	*line = p->lineno;
 }
 
+/* proxy_protocol_from: "ADDR[/PREFIX], ..." (cidr.h). */
+static void add_proxy_from(struct config_parse *p, const char *value)
+{
+	struct config *cfg = p->cfg;
+	const char *s = value;
+
+	for (;;) {
+		const char *e = strchr(s, ',');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		struct cidr c, *slot;
+		int rc;
+
+		while (n > 0 && config_parse_is_space(*s))
+			s++, n--;
+		while (n > 0 && config_parse_is_space(s[n - 1]))
+			n--;
+		rc = n == 0 ? -1 : cidr_parse(s, n, &c);
+		if (rc == -2) {
+			config_parse_diag(
+				p, 1, p->lineno,
+				"proxy_protocol_from entry '%.*s' has address bits set past its prefix",
+				(int)n, s);
+		} else if (rc != 0) {
+			config_parse_diag(
+				p, 1, p->lineno,
+				"proxy_protocol_from entry '%.*s' is not an address or ADDRESS/PREFIX",
+				(int)n, s);
+		} else if (cfg->n_proxy_from >= CONFIG_MAX_PROXY_FROM) {
+			config_parse_diag(p, 1, p->lineno,
+					  "too many proxy_protocol_from entries (limit %d)",
+					  CONFIG_MAX_PROXY_FROM);
+			return;
+		} else {
+			slot = config_parse_grow(p, cfg->proxy_from,
+						 cfg->n_proxy_from,
+						 sizeof(*slot));
+			if (slot == NULL)
+				return;
+			cfg->proxy_from = slot;
+			slot[cfg->n_proxy_from++] = c;
+		}
+		if (e == NULL)
+			return;
+		s = e + 1;
+	}
+}
+
 static void special_key(struct config_parse *p, const char *name,
 			const char *value)
 {
@@ -387,6 +435,10 @@ static void special_key(struct config_parse *p, const char *name,
 				"[metrics] listen '%s' must be IPV4:PORT or [IPV6]:PORT (port 0..65535)",
 				value);
 		}
+		return;
+	}
+	if (p->sect == SECT_SERVER && !strcmp(name, "proxy_protocol_from")) {
+		add_proxy_from(p, value);
 		return;
 	}
 	if (p->sect == SECT_SERVER) { /* bind_addr */

@@ -251,47 +251,61 @@ static void release_key(struct conns *c, const uint64_t key[2], uint64_t h)
 	free(e);
 }
 
+/* The per-address part of an admission: count peer's key unless it is at
+ * the cap (refusal logged: returns 0). *keyed says whether a key was
+ * counted (not for another family, NULL, or out of memory). */
+static int admit_key(struct conns *c, const struct sockaddr *peer,
+		     uint64_t key[2], uint64_t *h, int *keyed)
+{
+	unsigned per_ip = atomic_load(&c->per_ip);
+	struct conns_entry **pp, *e;
+
+	*keyed = addrkey_of(peer, key) == 0;
+	if (!*keyed)
+		return 1;
+	*h = addrkey_hash(c->seed, key);
+	/* Allocated outside the lock; freed again if not needed. */
+	e = malloc(sizeof(*e));
+	pthread_mutex_lock(&c->mu);
+	pp = find(c, key, *h);
+	if (*pp != NULL && per_ip != 0 && (*pp)->n >= per_ip) {
+		pthread_mutex_unlock(&c->mu);
+		free(e);
+		*keyed = 0;
+		log_refusal(c, peer, key, *h, 1, per_ip);
+		return 0;
+	}
+	if (*pp != NULL) {
+		(*pp)->n++;
+	} else if (e != NULL) {
+		/* per_ip >= 1 when on, so a first connection is always
+		 * within it. */
+		e->key[0] = key[0];
+		e->key[1] = key[1];
+		e->n = 1;
+		e->next = NULL;
+		*pp = e;
+		e = NULL;
+	} else {
+		/* No memory for the entry: counted in the total only
+		 * (fails open like the rate limiter). */
+		*keyed = 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(e);
+	return 1;
+}
+
 int conns_admit(struct conns *c, const struct sockaddr *peer)
 {
-	unsigned per_ip = atomic_load(&c->per_ip), cur;
-	struct conns_entry **pp, *e = NULL;
 	uint64_t key[2] = {0, 0}, h = 0;
+	unsigned cur;
 	int keyed;
 
 	if (atomic_load(&c->closed))
 		return 0;
-	keyed = addrkey_of(peer, key) == 0;
-	if (keyed) {
-		h = addrkey_hash(c->seed, key);
-		/* Allocated outside the lock; freed again if not needed. */
-		e = malloc(sizeof(*e));
-		pthread_mutex_lock(&c->mu);
-		pp = find(c, key, h);
-		if (*pp != NULL && per_ip != 0 && (*pp)->n >= per_ip) {
-			pthread_mutex_unlock(&c->mu);
-			free(e);
-			log_refusal(c, peer, key, h, 1, per_ip);
-			return 0;
-		}
-		if (*pp != NULL) {
-			(*pp)->n++;
-		} else if (e != NULL) {
-			/* per_ip >= 1 when on, so a first connection is
-			 * always within it. */
-			e->key[0] = key[0];
-			e->key[1] = key[1];
-			e->n = 1;
-			e->next = NULL;
-			*pp = e;
-			e = NULL;
-		} else {
-			/* No memory for the entry: counted in the total
-			 * only (fails open like the rate limiter). */
-			keyed = 0;
-		}
-		pthread_mutex_unlock(&c->mu);
-		free(e);
-	}
+	if (!admit_key(c, peer, key, &h, &keyed))
+		return 0;
 	/* Reserve a slot of the total; the acceptor thread is the only one
 	 * adding, but closes subtract concurrently. */
 	cur = atomic_load(&c->open);
@@ -304,6 +318,14 @@ int conns_admit(struct conns *c, const struct sockaddr *peer)
 		}
 	} while (!atomic_compare_exchange_weak(&c->open, &cur, cur + 1));
 	return 1;
+}
+
+int conns_claim(struct conns *c, const struct sockaddr *peer)
+{
+	uint64_t key[2] = {0, 0}, h = 0;
+	int keyed;
+
+	return admit_key(c, peer, key, &h, &keyed);
 }
 
 void conns_release(struct conns *c, const struct sockaddr *peer)

@@ -56,6 +56,12 @@ void conns_reopen(struct conns *c);
  * as above. An address of another family (or NULL) is counted in the
  * total only. The caller closes a refused socket at once. */
 int conns_admit(struct conns *c, const struct sockaddr *peer);
+/* For a connection admitted with a NULL peer (a balancer's, whose client
+ * is known only once its PROXY header is read: ppgate.c): count it for
+ * peer's address too. Returns 1, or 0 over the per-address cap (logged as
+ * by conns_admit; the slot of the total is still taken: release it with
+ * conns_release(c, NULL)). Acceptor thread, like conns_admit. */
+int conns_claim(struct conns *c, const struct sockaddr *peer);
 /* An admitted connection from peer closed (or was not taken after all). */
 void conns_release(struct conns *c, const struct sockaddr *peer);
 /* Connections admitted and not released. */

@@ -28,6 +28,7 @@
 #include "httpd80.h"
 #include "listener.h"
 #include "log.h"
+#include "ppgate.h"
 #include "sockact.h"
 #include "ratelimit.h"
 #include "snapshot.h"
@@ -291,6 +292,7 @@ int httpd80_start(const struct config *cfg, struct listener *l,
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct httpd80 *h;
+	struct ppgate *gate = NULL;
 	unsigned flags;
 	sigset_t mask;
 	char addr[80];
@@ -344,14 +346,18 @@ int httpd80_start(const struct config *cfg, struct listener *l,
 		LISTENER_MHD_DISCIPLINE, MHD_OPTION_END);
 	threads_unblock(&mask);
 	h->port = acceptor_port(lfd);
-	if (h->d == NULL ||
+	if (h->d != NULL && cfg->n_proxy_from > 0)
+		gate = ppgate_new(cfg->proxy_from, cfg->n_proxy_from,
+				  cfg->header_timeout_secs, "http", l->conns,
+				  acceptor_add_mhd, h->d);
+	if (h->d == NULL || (cfg->n_proxy_from > 0 && gate == NULL) ||
 	    acceptor_start(lfd, acceptor_add_mhd, h->d, "http", l->conns,
-			   &h->acc) != 0) {
+			   gate, &h->acc) != 0) {
 		snprintf(err, errsz, "cannot start the HTTP listener on %s port %u",
 			 cfg->bind_addr, cfg->http_port);
-		if (h->d == NULL)
+		if (h->d == NULL || (cfg->n_proxy_from > 0 && gate == NULL))
 			close(lfd);
-		else
+		if (h->d != NULL)
 			MHD_stop_daemon(h->d);
 		free(h);
 		return -1;

@@ -166,6 +166,7 @@ void listener_notify_connection(void *cls, struct MHD_Connection *conn,
 		const union MHD_ConnectionInfo *ci;
 		struct conn_track *ct = calloc(1, sizeof(*ct));
 		gnutls_session_t session = NULL;
+		struct sockaddr_storage peer;
 		int fd = -1;
 
 		/* Each result is copied before the next call: libmicrohttpd
@@ -178,17 +179,20 @@ void listener_notify_connection(void *cls, struct MHD_Connection *conn,
 					     MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (ci != NULL)
 			fd = ci->connect_fd;
+		/* the client: the socket's peer, or the one a PROXY header
+		 * named (ppgate.c) */
+		listener_conn_peer(conn, &peer);
 		/* The session exists, its handshake has not started (it runs
 		 * on this thread once bytes arrive). */
 		if (session != NULL) {
 			tls_session_setup(session);
-			worker_track(conn, session, fd);
+			worker_track(conn, session, fd, &peer);
 		}
 
 		/* The slot was taken by the acceptor (conns_admit). */
 		if (ct != NULL && fd >= 0) {
 			ct->fd = fd;
-			listener_conn_peer(conn, &ct->addr);
+			ct->addr = peer;
 			/* The handshake and the first head must be done
 			 * in this time, however slowly the bytes come. */
 			atomic_init(&ct->deadline,

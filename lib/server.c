@@ -31,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "ppgate.h"
 #include "proxy.h"
 #include "ratelimit.h"
 #include "sitestats.h"
@@ -425,6 +426,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	unsigned flags, i;
 	char portbuf[64];
 	socklen_t sslen;
+	struct ppgate *gate = NULL;
 	int v6, lfd, ok, rc, inherited;
 
 	/* every handler site needs its handler (registered by now) */
@@ -476,6 +478,8 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	/* before the first accept: an inherited socket (socket activation)
 	 * may have connections waiting in its backlog already */
 	tls_store_register(srv->tls, srv->https_port);
+	/* TLS log lines name the client a PROXY header carried */
+	tls_set_peer_lookup(worker_peer);
 	srv->n_workers = cfg->workers;
 	srv->https_d = calloc(srv->n_workers, sizeof(*srv->https_d));
 	srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
@@ -485,8 +489,15 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	     srv->ctx != NULL;
 	for (i = 0; ok && i < srv->n_workers; i++)
 		ok = https_worker_start(srv, i, flags) == 0;
+	if (ok && cfg->n_proxy_from > 0) {
+		gate = ppgate_new(cfg->proxy_from, cfg->n_proxy_from,
+				  cfg->header_timeout_secs, "https",
+				  srv->https_l.conns, https_add, srv);
+		ok = gate != NULL;
+	}
 	if (!ok || acceptor_start(lfd, https_add, srv, "https",
-				  srv->https_l.conns, &srv->https_acc) != 0) {
+				  srv->https_l.conns, gate,
+				  &srv->https_acc) != 0) {
 		snprintf(err, errsz, "cannot start the HTTPS listener on %s port %u",
 			 cfg->bind_addr, cfg->https_port);
 		if (!ok)
@@ -606,6 +617,11 @@ static void static_diff(const struct config *a, const struct config *b,
 	     "header_timeout_secs");
 	DIFF(a->shutdown_timeout_secs != b->shutdown_timeout_secs,
 	     "shutdown_timeout_secs");
+	DIFF(a->n_proxy_from != b->n_proxy_from ||
+		     (a->n_proxy_from != 0 &&
+		      memcmp(a->proxy_from, b->proxy_from,
+			     a->n_proxy_from * sizeof(*a->proxy_from)) != 0),
+	     "proxy_protocol_from");
 	DIFF(a->tls_mode != b->tls_mode, "mode");
 	DIFF(str_differs(a->metrics_host, b->metrics_host) ||
 		     a->metrics_port != b->metrics_port ||

@@ -620,8 +620,17 @@ static const struct tls_cert *bundle_find(const struct tls_bundle *b,
 	return NULL;
 }
 
+static _Atomic(tls_peer_fn) peer_lookup;
+
+void tls_set_peer_lookup(tls_peer_fn fn)
+{
+	atomic_store(&peer_lookup, fn);
+}
+
 static void peer_of(int fd, char *ip, size_t ipsz, unsigned *local_port)
 {
+	tls_peer_fn fn = atomic_load_explicit(&peer_lookup,
+					      memory_order_relaxed);
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
@@ -629,7 +638,8 @@ static void peer_of(int fd, char *ip, size_t ipsz, unsigned *local_port)
 	*local_port = 0;
 	if (fd < 0)
 		return;
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+	if ((fn != NULL && fn(fd, &ss) == 0) ||
+	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		log_format_ip((struct sockaddr *)&ss, ip, ipsz);
 	len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {

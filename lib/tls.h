@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <sys/socket.h>
+
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 
@@ -104,6 +106,13 @@ int tls_store_enable_tickets(struct tls_store *s);
  * SNI for every handshake (resumed ones too) and, when the store has
  * tickets on, enables them with the key of the certificate chosen. */
 void tls_session_setup(gnutls_session_t session);
+/* Where the TLS log lines (TLS_ERROR, TLS_SNI) find a connection's client:
+ * fn(fd, out) returns 0 and fills out, or -1 (then the socket's peer is
+ * used). The server sets worker_peer (worker.h), so a client a PROXY
+ * header named is the one logged; without it the socket's peer is. Set
+ * before a listener starts; any thread reads it. */
+typedef int (*tls_peer_fn)(int fd, struct sockaddr_storage *out);
+void tls_set_peer_lookup(tls_peer_fn fn);
 
 /* The gnutls_certificate_retrieve_function2 given to libmicrohttpd. */
 int tls_cert_callback(gnutls_session_t session,

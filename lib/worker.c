@@ -65,6 +65,7 @@ struct park {
 	unsigned closed : 1; /* MHD closed it while on the stall list */
 	unsigned served : 1; /* a request has begun: never parked again */
 	long deadline_ms;    /* parked: MHD's inactivity timeout, ours now */
+	struct sockaddr_storage peer; /* the client, for TLS log lines */
 	struct park *next_stalled;
 	struct park *prev, *next; /* the parked list */
 };
@@ -290,7 +291,8 @@ static void park_stalled(struct worker *w)
 	}
 }
 
-void worker_track(struct MHD_Connection *conn, gnutls_session_t s, int fd)
+void worker_track(struct MHD_Connection *conn, gnutls_session_t s, int fd,
+		  const struct sockaddr_storage *peer)
 {
 	struct worker *w = self;
 	struct park **slot, *p;
@@ -307,9 +309,20 @@ void worker_track(struct MHD_Connection *conn, gnutls_session_t s, int fd)
 	p->fd = fd;
 	p->w = w;
 	p->conn = conn;
+	p->peer = *peer;
 	*slot = p;
 	gnutls_transport_set_pull_function(s, pull);
 	gnutls_transport_set_vec_push_function(s, vec_push);
+}
+
+int worker_peer(int fd, struct sockaddr_storage *out)
+{
+	struct park **slot = park_slot(fd, 0);
+
+	if (self == NULL || slot == NULL || *slot == NULL)
+		return -1;
+	*out = (*slot)->peer;
+	return 0;
 }
 
 void worker_served(int fd)

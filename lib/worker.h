@@ -104,7 +104,13 @@ int worker_add(struct worker *w, int fd, const struct sockaddr *sa,
 	       socklen_t len);
 /* From MHD's connection-started notification (on the worker thread): set
  * up handshake parking for the connection's session. */
-void worker_track(struct MHD_Connection *conn, gnutls_session_t s, int fd);
+void worker_track(struct MHD_Connection *conn, gnutls_session_t s, int fd,
+		  const struct sockaddr_storage *peer);
+/* The client of a tracked connection (peer as given to worker_track: the
+ * address a PROXY header carried, where one did): 0, or -1 when fd is not
+ * tracked. On the worker thread that owns fd (the TLS callbacks run
+ * there); a tls_peer_fn (tls.h). */
+int worker_peer(int fd, struct sockaddr_storage *out);
 /* A request began on the connection (on the worker thread): from now on
  * it is a keep-alive connection that MHD reads itself, never parked
  * (parking costs four system calls; a handshake is done by now). */

@@ -23,9 +23,9 @@ ca-certificates"
 # nginx-light only adds a module to the nginx binary the tests need.
 # debootstrap makes the Debian 13 tree of scripts/test-debian13.sh.
 TEST_PKGS="pebble fail2ban nginx-light|nginx wrk groff-base debootstrap openssl
-prometheus systemd"
+prometheus systemd haproxy"
 # Packages that ship a system service we must keep stopped and disabled.
-SERVICE_PKGS="lighttpd nginx nginx-light fail2ban prometheus"
+SERVICE_PKGS="lighttpd nginx nginx-light fail2ban prometheus haproxy"
 
 want_test=0
 for arg in "$@"; do
