@@ -17,9 +17,19 @@
  * (an unusable certificate is one) wait base·2^(n-1) (±20% jitter) up to
  * the maximum, or the CA's Retry-After when later. The schedule is kept
  * in state.json (acme_store.h), written before each attempt as the
- * failure it becomes unless it succeeds. The test suite shortens these
- * with ALKPROXY_ACME_BACKOFF_BASE_MS, ALKPROXY_ACME_BACKOFF_MAX_MS,
- * ALKPROXY_ACME_CHECK_INTERVAL_MS and ALKPROXY_ACME_MIN_INTERVAL_MS.
+ * failure it becomes unless it succeeds.
+ *
+ * Several instances may share acme_cache_dir (issue 20): an attempt is
+ * made only under the directory's issuance lock (acme_store_lock), after
+ * reading state.json and certificate.json again under it — the instance
+ * that held it before may have ordered already, or be backing off. One
+ * that finds the lock taken waits and looks again. Every instance checks
+ * certificate.json every sync interval (and at acme_sync(), on SIGHUP)
+ * and serves a newer certificate it finds there.
+ *
+ * The test suite shortens these with ALKPROXY_ACME_BACKOFF_BASE_MS,
+ * ALKPROXY_ACME_BACKOFF_MAX_MS, ALKPROXY_ACME_CHECK_INTERVAL_MS,
+ * ALKPROXY_ACME_MIN_INTERVAL_MS and ALKPROXY_ACME_SYNC_INTERVAL_MS.
  */
 #include <errno.h>
 #include <limits.h>
@@ -42,6 +52,7 @@
 #include "acme_msg.h"
 #include "acme_store.h"
 #include "ap_autoconf.h"
+#include "challenge.h"
 #include "jws.h"
 #include "log.h"
 #include "threads.h"
@@ -57,6 +68,8 @@
 #define RETRY_AFTER_MAX_MS (86400L * 1000) /* longest CA Retry-After kept */
 #define ARI_POLL_MS (6L * 3600 * 1000)	   /* renewalInfo without Retry-After */
 #define ARI_POLL_MIN_MS (60L * 1000)	   /* … and the shortest kept */
+#define SYNC_INTERVAL_MS (60L * 1000) /* look at certificate.json */
+#define LOCK_RETRY_MS 2000L /* the issuance lock was busy: look again */
 
 struct acme {
 	const struct config *cfg;
@@ -68,6 +81,7 @@ struct acme {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop_req;	     /* under mu */
+	int sync_req;	     /* under mu: acme_sync() asked */
 	atomic_int stopping; /* read by the curl progress callback */
 
 	/* Everything below: the ACME thread only. */
@@ -94,6 +108,11 @@ struct acme {
 	char *state_key; /* directory and names it applies to */
 	long ca_retry_ms; /* Retry-After of the last refused step, or -1 */
 	long backoff_base_ms, backoff_max_ms, check_ms, min_interval_ms;
+	long sync_ms;
+	/* the certificate.json last looked at (a shared directory: another
+	 * instance may write a newer one) */
+	struct acme_stamp cert_stamp;
+	int lock_busy_logged; /* ACME_LOCK busy said for this wait */
 	/* for /metrics (acme_numbers): written by the ACME thread, read by
 	 * the metrics listener */
 	_Atomic uint64_t n_issued, n_failed;
@@ -153,7 +172,8 @@ static void join_names(const struct config *cfg, char *out, size_t outsz)
 				      cfg->acme_domains[i]);
 }
 
-/* Wait up to ms, or until acme_stop(). Returns 1 when stopping. */
+/* Wait up to ms, or until acme_stop() or acme_sync(). Returns 1 when
+ * stopping. */
 static int wait_ms(struct acme *a, long ms)
 {
 	struct timespec ts;
@@ -167,7 +187,7 @@ static int wait_ms(struct acme *a, long ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&a->mu);
-	while (!a->stop_req &&
+	while (!a->stop_req && !a->sync_req &&
 	       pthread_cond_timedwait(&a->cv, &a->mu, &ts) != ETIMEDOUT)
 		;
 	stop = a->stop_req;
@@ -944,14 +964,98 @@ out:
 	free(r.body);
 }
 
+/* acme_sync() was called since the last look (and is now cleared). */
+static int take_sync_req(struct acme *a)
+{
+	int r;
+
+	pthread_mutex_lock(&a->mu);
+	r = a->sync_req;
+	a->sync_req = 0;
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+/* If certificate.json changed since we last looked (or force), serve the
+ * certificate in it when it is for this directory and these names, still
+ * valid, and newer than the one served: another instance sharing the
+ * directory ordered it. */
+static void sync_cache(struct acme *a, int force)
+{
+	struct acme_cert_cache cc;
+	struct acme_cert_info info;
+	struct acme_stamp st;
+
+	if (acme_store_cert_stamp(a->cfg->acme_cache_dir, &st) != 0)
+		return;
+	if (!force && memcmp(&st, &a->cert_stamp, sizeof(st)) == 0)
+		return;
+	a->cert_stamp = st;
+	memset(&cc, 0, sizeof(cc));
+	if (acme_store_load_cert(a->cfg->acme_cache_dir, &cc) != 1)
+		return;
+	if (cc.directory != NULL &&
+	    strcmp(cc.directory, a->cfg->acme_directory) == 0 &&
+	    acme_cert_inspect(cc.chain, cc.chain_len, a->cfg->acme_domains,
+			      a->cfg->n_acme_domains, &info) == 0 &&
+	    info.names_match && info.not_after > time(NULL) &&
+	    (!a->have_cert || !a->names_match ||
+	     info.not_after > a->not_after))
+		(void)install(a, cc.chain, cc.chain_len, cc.key, cc.key_len,
+			      "ACME_CERT_SYNCED");
+	acme_cert_cache_clear(&cc);
+}
+
+/* Under the issuance lock: the schedule as the last holder left it. */
+static void sync_state(struct acme *a)
+{
+	struct acme_state st;
+
+	memset(&st, 0, sizeof(st));
+	if (acme_store_load_state(a->cfg->acme_cache_dir, &st) == 1 &&
+	    st.key != NULL && strcmp(st.key, a->state_key) == 0) {
+		acme_state_clear(&a->st);
+		a->st = st;
+		return;
+	}
+	acme_state_clear(&st);
+}
+
+/* Take the cache directory's issuance lock for an attempt. Returns the
+ * descriptor (>= 0), -2 to go on without it (it cannot be made: logged),
+ * or -1 when another instance holds it (logged once per wait). */
+static int take_lock(struct acme *a)
+{
+	char holder[200];
+	int fd = acme_store_lock(a->cfg->acme_cache_dir, holder,
+				 sizeof(holder));
+
+	if (fd == -1) {
+		if (!a->lock_busy_logged)
+			log_event(LOG_LEVEL_INFO, "ACME_LOCK", "status",
+				  "busy", "holder",
+				  holder[0] != '\0' ? holder : "-", "action",
+				  "waiting for its certificate", LOG_END);
+		a->lock_busy_logged = 1;
+		return -1;
+	}
+	a->lock_busy_logged = 0;
+	if (fd == -2)
+		log_event(LOG_LEVEL_WARN, "ACME_LOCK", "status", "error",
+			  "error", strerror(errno), "action",
+			  "ordering without it", LOG_END);
+	return fd;
+}
+
 static void *acme_main(void *arg)
 {
 	struct acme *a = arg;
 
 	for (;;) {
 		long ms;
-		int rc, ari_early;
+		int rc, ari_early, lock;
 
+		sync_cache(a, take_sync_req(a));
 		tls_store_check_expiry(a->store, time(NULL));
 		if (a->have_cert && a->names_match && a->cert_id[0] != '\0' &&
 		    now_ms() >= a->ari_next_ms)
@@ -959,10 +1063,27 @@ static void *acme_main(void *arg)
 		if (atomic_load(&a->stopping))
 			break;
 		ms = next_delay(a);
+		if (ms > a->sync_ms)
+			ms = a->sync_ms;
 		if (ms > 0) {
 			if (wait_ms(a, ms))
 				break;
 			continue; /* re-check: the clock may have moved */
+		}
+		lock = take_lock(a);
+		if (lock == -1) {
+			if (wait_ms(a, a->sync_ms < LOCK_RETRY_MS
+					       ? a->sync_ms
+					       : LOCK_RETRY_MS))
+				break;
+			continue;
+		}
+		/* The last holder may have ordered, or be backing off. */
+		sync_state(a);
+		sync_cache(a, 0);
+		if (next_delay(a) > 0) {
+			acme_store_unlock(lock);
+			continue;
 		}
 		if (a->have_cert) {
 			char na[32];
@@ -1014,11 +1135,15 @@ static void *acme_main(void *arg)
 			a->st.failures = 0;
 			a->st.next_attempt_ms = 0;
 			save_state(a);
+			acme_store_unlock(lock);
 			continue;
 		}
-		if (atomic_load(&a->stopping))
+		if (atomic_load(&a->stopping)) {
+			acme_store_unlock(lock);
 			break;
+		}
 		schedule_retry(a);
+		acme_store_unlock(lock);
 	}
 	return NULL;
 }
@@ -1074,6 +1199,7 @@ static void load_cache(struct acme *a)
 	const char *why = NULL;
 	int rc;
 
+	(void)acme_store_cert_stamp(a->cfg->acme_cache_dir, &a->cert_stamp);
 	rc = acme_store_load_cert(a->cfg->acme_cache_dir, &cc);
 	if (rc != 1) {
 		log_event(LOG_LEVEL_INFO, "ACME_CACHE", "status",
@@ -1170,6 +1296,7 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 		env_ms("ALKPROXY_ACME_CHECK_INTERVAL_MS", CHECK_INTERVAL_MS);
 	a->min_interval_ms =
 		env_ms("ALKPROXY_ACME_MIN_INTERVAL_MS", MIN_INTERVAL_MS);
+	a->sync_ms = env_ms("ALKPROXY_ACME_SYNC_INTERVAL_MS", SYNC_INTERVAL_MS);
 	a->ca_retry_ms = -1;
 	a->conn.stopping = &a->stopping;
 	a->conn.ca_file = cfg->acme_ca_file;
@@ -1197,6 +1324,13 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
+	/* http-01 answers where any instance sharing the directory can
+	 * give them: the CA's request may reach another one */
+	if (cfg->acme_challenge == CONFIG_ACME_HTTP01 &&
+	    challenge_map_share(map, cfg->acme_cache_dir) != 0)
+		log_event(LOG_LEVEL_WARN, "ACME_CACHE", "status",
+			  "cannot share http-01 answers", "error",
+			  strerror(errno), LOG_END);
 	load_cache(a);
 	if (thread_start(&a->thread, acme_main, a) != 0) {
 		snprintf(err, errsz, "cannot start the ACME thread");
@@ -1234,6 +1368,16 @@ void acme_stop(struct acme *a)
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
+}
+
+void acme_sync(struct acme *a)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->sync_req = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
 }
 
 void acme_numbers(struct acme *a, uint64_t *issued, uint64_t *failed,

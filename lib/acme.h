@@ -31,6 +31,10 @@ int acme_start(const struct config *cfg, struct tls_store *store,
 /* Ask the thread to stop (it wakes from any wait and aborts a transfer in
  * progress), join it and free the handle. NULL is fine. Main thread. */
 void acme_stop(struct acme *a);
+/* Look at certificate.json now (a SIGHUP): another instance sharing the
+ * cache directory may have put a newer certificate there. Returns at once;
+ * the ACME thread does it. NULL is fine. Any thread. */
+void acme_sync(struct acme *a);
 /* For /metrics, any thread: orders that issued a certificate, orders that
  * failed, and when the next order is planned (seconds since the epoch;
  * 0 when one is under way or none is planned). */

@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -27,6 +29,10 @@
 #define ACCOUNT_FILE "account.json"
 #define CERT_FILE "certificate.json"
 #define STATE_FILE "state.json"
+#define LOCK_FILE "issue.lock"
+/* A temporary file younger than this may be another instance's write in
+ * progress (a shared cache directory): left alone. */
+#define STALE_TEMP_SECS 300
 #define STORE_VERSION 1
 /* Bounds on what a cached file may hold. */
 #define STORE_MAX_NAMES 100
@@ -75,9 +81,14 @@ static void remove_stale_temps(const char *dir)
 	if (d == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+
 		if (!is_stale_temp(e->d_name) ||
 		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
 				     e->d_name) >= sizeof(path))
+			continue;
+		if (lstat(path, &st) != 0 ||
+		    st.st_mtime > time(NULL) - STALE_TEMP_SECS)
 			continue;
 		if (unlink(path) == 0)
 			log_event(LOG_LEVEL_WARN, "ACME_CACHE", "status",
@@ -562,4 +573,72 @@ int acme_store_save_state(const char *dir, const struct acme_state *st)
 	rc = save_json(dir, STATE_FILE, root);
 	json_decref(root);
 	return rc;
+}
+
+int acme_store_lock(const char *dir, char *holder, size_t holdersz)
+{
+	char path[PATH_MAX], host[256] = "-", stamp[32], text[400];
+	time_t now = time(NULL);
+	struct tm tm;
+	ssize_t n;
+	int fd, len;
+
+	if (holdersz > 0)
+		holder[0] = '\0';
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, LOCK_FILE) >=
+	    sizeof(path))
+		return -2;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -2;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int busy = errno == EWOULDBLOCK;
+
+		if (busy && holdersz > 1) {
+			n = pread(fd, holder, holdersz - 1, 0);
+			holder[n > 0 ? (size_t)n : 0] = '\0';
+			holder[strcspn(holder, "\n")] = '\0';
+		}
+		close(fd);
+		return busy ? -1 : -2;
+	}
+	/* who holds it, for the others' log lines */
+	(void)gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	len = snprintf(text, sizeof(text), "pid %ld on %s since %s\n",
+		       (long)getpid(), host, stamp);
+	if (ftruncate(fd, 0) != 0 ||
+	    pwrite(fd, text, (size_t)len, 0) != (ssize_t)len)
+		len = 0; /* the lock holds all the same */
+	return fd;
+}
+
+void acme_store_unlock(int fd)
+{
+	if (fd < 0)
+		return;
+	if (ftruncate(fd, 0) != 0) {
+		/* the holder's line stays: it only informs */
+	}
+	close(fd); /* releases the flock */
+}
+
+int acme_store_cert_stamp(const char *dir, struct acme_stamp *out)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	memset(out, 0, sizeof(*out));
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, CERT_FILE) >=
+		    sizeof(path) ||
+	    stat(path, &st) != 0)
+		return -1;
+	out->dev = (uint64_t)st.st_dev;
+	out->ino = (uint64_t)st.st_ino;
+	out->size = (int64_t)st.st_size;
+	out->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+			st.st_mtim.tv_nsec;
+	return 0;
 }

@@ -12,6 +12,9 @@
  *                     — when the client may order next (backoff after
  *                       failures, the minimum interval after an issuance),
  *                       so a restart does not order again at once
+ *   issue.lock        "pid N on HOST since TIME" — the issuance lock
+ *                     (flock) that several instances sharing the
+ *                     directory take to order one at a time (issue 20)
  * Every file is mode 0600, written atomically (temp file in the same
  * directory, fsync, rename, fsync of the directory) under a 077 umask.
  * A corrupt or partial file is logged (ACME_STORE_ERROR), moved aside to
@@ -49,7 +52,9 @@ struct acme_cert_cache {
  * directory (a symbolic link is followed), owned by the effective user, not
  * writable by group or others (else refused: someone else could swap our
  * key files; it is never chmod'ed for the operator). Temporary files an interrupted write left in it
- * (".NAME." and six random characters; they may hold keys) are removed. Returns 0, or -1 with
+ * (".NAME." and six random characters; they may hold keys) are removed
+ * once 5 minutes old (a younger one may be another instance's write in
+ * progress, in a shared directory). Returns 0, or -1 with
  * errno set and, when why is not NULL, *why a static reason for the log. */
 int acme_store_ensure_dir(const char *dir, const char **why);
 
@@ -87,5 +92,24 @@ struct acme_state {
 int acme_store_load_state(const char *dir, struct acme_state *st);
 int acme_store_save_state(const char *dir, const struct acme_state *st);
 void acme_state_clear(struct acme_state *st);
+
+/* The issuance lock: flock(LOCK_EX | LOCK_NB) on dir/issue.lock, which
+ * then names its holder. Returns the descriptor that holds it (give it to
+ * acme_store_unlock), -1 when another process holds it (its line copied
+ * into holder), -2 on another error (errno). The kernel drops the lock
+ * with its holder's process, however it ends: there is no stale lock to
+ * clear; on NFS the Linux client maps flock to a POSIX lock that the
+ * server's lease drops when the holder's host goes away. */
+int acme_store_lock(const char *dir, char *holder, size_t holdersz);
+void acme_store_unlock(int fd);
+
+/* What identifies one version of certificate.json: a rename (every save)
+ * changes the inode, a change in place the size or time. */
+struct acme_stamp {
+	uint64_t dev, ino;
+	int64_t size, mtime_ns;
+};
+/* 0 and *out, or -1 when the file is absent (*out zeroed). */
+int acme_store_cert_stamp(const char *dir, struct acme_stamp *out);
 
 #endif

@@ -25,6 +25,13 @@ const char *challenge_token(const char *target);
 struct challenge_map;
 struct challenge_map *challenge_map_new(void);
 void challenge_map_free(struct challenge_map *m);
+/* Share the tokens with other instances using the same cache directory
+ * dir (issue 20): from now on a published token is also written to
+ * dir/http-01/TOKEN (0600, atomically; removed when withdrawn), and a
+ * lookup that misses in memory reads that file. Call before the map is
+ * used by another thread (acme_start). Returns 0, or -1 when the
+ * directory cannot be made (the map then stays private). */
+int challenge_map_share(struct challenge_map *m, const char *dir);
 /* Publish (or replace) token. Returns 0, or -1 when full / out of memory. */
 int challenge_map_set(struct challenge_map *m, const char *token,
 		      const char *key_auth);

@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "acme_store.h"
@@ -213,6 +216,70 @@ static void test_cert(void)
 	acme_cert_cache_clear(&d);
 }
 
+/* The issuance lock (issue 20): one holder at a time, the others told who
+ * holds it; released by unlock, and by the holder's death (no stale lock);
+ * the certificate stamp changes with every save. */
+static void test_lock(void)
+{
+	char holder[200], want[64];
+	struct acme_stamp s1, s2;
+	struct acme_cert_cache c = {0};
+	static char chain[] = "CHAIN", key[] = "KEY";
+	int fd, fd2, pfd[2];
+	pid_t pid;
+
+	fd = acme_store_lock(dir, holder, sizeof(holder));
+	CHECK(fd >= 0);
+	CHECK(mode_of("issue.lock") == 0600);
+	/* another open of the file (another instance) finds it busy */
+	fd2 = acme_store_lock(dir, holder, sizeof(holder));
+	CHECK(fd2 == -1);
+	snprintf(want, sizeof(want), "pid %ld on ", (long)getpid());
+	CHECK(strncmp(holder, want, strlen(want)) == 0);
+	CHECK(strstr(holder, " since ") != NULL && strchr(holder, '\n') == NULL);
+	acme_store_unlock(fd);
+	fd2 = acme_store_lock(dir, holder, sizeof(holder));
+	CHECK(fd2 >= 0);
+	acme_store_unlock(fd2);
+
+	/* a holder killed with the lock held leaves none behind */
+	CHECK(pipe(pfd) == 0);
+	pid = fork();
+	if (pid == 0) {
+		char ok = acme_store_lock(dir, NULL, 0) >= 0 ? 'y' : 'n';
+
+		if (write(pfd[1], &ok, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	if (pid > 0) {
+		char got = 0;
+
+		CHECK(read(pfd[0], &got, 1) == 1 && got == 'y');
+		CHECK(acme_store_lock(dir, holder, sizeof(holder)) == -1);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fd = acme_store_lock(dir, holder, sizeof(holder));
+		CHECK(fd >= 0);
+		acme_store_unlock(fd);
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+
+	/* stamps */
+	c.chain = chain;
+	c.chain_len = 5;
+	c.key = key;
+	c.key_len = 3;
+	CHECK(acme_store_save_cert(dir, &c) == 0);
+	CHECK(acme_store_cert_stamp(dir, &s1) == 0);
+	CHECK(acme_store_save_cert(dir, &c) == 0);
+	CHECK(acme_store_cert_stamp(dir, &s2) == 0);
+	CHECK(memcmp(&s1, &s2, sizeof(s1)) != 0);
+	CHECK(acme_store_cert_stamp("/nonexistent-dir", &s1) == -1);
+}
+
 /* state.json: the schedule round-trips; a damaged one is set aside. */
 static void test_state(void)
 {
@@ -288,12 +355,24 @@ static void test_ensure_dir(void)
 	      why != NULL && strstr(why, "group or others") != NULL);
 	CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0770);
 	CHECK(chmod(p, 0700) == 0);
-	/* temporaries of an interrupted write are removed, nothing else */
+	/* temporaries of an interrupted write are removed, nothing else;
+	 * not one written in the last minutes, which may be another
+	 * instance's write in progress (a shared directory, issue 20) */
 	CHECK(touch(p, ".certificate.json.Ab12Cd") == 0);
+	snprintf(f, sizeof(f), "%s/.certificate.json.Ab12Cd", p);
+	{
+		struct timespec old[2] = {{time(NULL) - 600, 0},
+					  {time(NULL) - 600, 0}};
+
+		CHECK(utimensat(AT_FDCWD, f, old, 0) == 0);
+	}
+	CHECK(touch(p, ".state.json.Zz99Yy") == 0);
 	CHECK(touch(p, ".other.Ab12Cd") == 0);
 	CHECK(acme_store_ensure_dir(p, &why) == 0);
-	snprintf(f, sizeof(f), "%s/.certificate.json.Ab12Cd", p);
 	CHECK(access(f, F_OK) != 0);
+	snprintf(f, sizeof(f), "%s/.state.json.Zz99Yy", p);
+	CHECK(access(f, F_OK) == 0);
+	unlink(f);
 	snprintf(f, sizeof(f), "%s/.other.Ab12Cd", p);
 	CHECK(access(f, F_OK) == 0);
 	unlink(f);
@@ -338,6 +417,7 @@ int main(void)
 	test_cert();
 	test_state();
 	test_ensure_dir();
+	test_lock();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
