@@ -172,9 +172,10 @@ static void join_names(const struct config *cfg, char *out, size_t outsz)
 				      cfg->acme_domains[i]);
 }
 
-/* Wait up to ms, or until acme_stop() or acme_sync(). Returns 1 when
+/* Wait up to ms, or until acme_stop() (or, with on_sync, acme_sync():
+ * only the main loop's waits, not an order's polling). Returns 1 when
  * stopping. */
-static int wait_ms(struct acme *a, long ms)
+static int wait_ms(struct acme *a, long ms, int on_sync)
 {
 	struct timespec ts;
 	int stop;
@@ -187,7 +188,7 @@ static int wait_ms(struct acme *a, long ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&a->mu);
-	while (!a->stop_req && !a->sync_req &&
+	while (!a->stop_req && !(on_sync && a->sync_req) &&
 	       pthread_cond_timedwait(&a->cv, &a->mu, &ts) != ETIMEDOUT)
 		;
 	stop = a->stop_req;
@@ -385,7 +386,7 @@ static int poll_until(struct acme *a, const char *step, const char *url,
 				  "error", "still pending, giving up", LOG_END);
 			return -1;
 		}
-		if (wait_ms(a, ms))
+		if (wait_ms(a, ms, 0))
 			return -1;
 	}
 }
@@ -979,31 +980,59 @@ static int take_sync_req(struct acme *a)
 /* If certificate.json changed since we last looked (or force), serve the
  * certificate in it when it is for this directory and these names, still
  * valid, and newer than the one served: another instance sharing the
- * directory ordered it. */
+ * directory ordered it. The file is only read, never set aside (it may be
+ * a newer version's, or be replaced that moment). The version seen is
+ * remembered only once it was decided on — a read or an install that
+ * failed is tried again at the next look. */
 static void sync_cache(struct acme *a, int force)
 {
 	struct acme_cert_cache cc;
 	struct acme_cert_info info;
 	struct acme_stamp st;
+	int rc;
 
 	if (acme_store_cert_stamp(a->cfg->acme_cache_dir, &st) != 0)
 		return;
 	if (!force && memcmp(&st, &a->cert_stamp, sizeof(st)) == 0)
 		return;
-	a->cert_stamp = st;
 	memset(&cc, 0, sizeof(cc));
-	if (acme_store_load_cert(a->cfg->acme_cache_dir, &cc) != 1)
+	rc = acme_store_peek_cert(a->cfg->acme_cache_dir, &cc);
+	if (rc < 0)
 		return;
-	if (cc.directory != NULL &&
-	    strcmp(cc.directory, a->cfg->acme_directory) == 0 &&
-	    acme_cert_inspect(cc.chain, cc.chain_len, a->cfg->acme_domains,
-			      a->cfg->n_acme_domains, &info) == 0 &&
-	    info.names_match && info.not_after > time(NULL) &&
-	    (!a->have_cert || !a->names_match ||
-	     info.not_after > a->not_after))
-		(void)install(a, cc.chain, cc.chain_len, cc.key, cc.key_len,
-			      "ACME_CERT_SYNCED");
+	if (rc == 1 && cc.directory != NULL &&
+	    strcmp(cc.directory, a->cfg->acme_directory) == 0) {
+		if (acme_cert_inspect(cc.chain, cc.chain_len,
+				      a->cfg->acme_domains,
+				      a->cfg->n_acme_domains, &info) != 0) {
+			acme_cert_cache_clear(&cc);
+			return;
+		}
+		if (info.names_match && info.not_after > time(NULL) &&
+		    (!a->have_cert || !a->names_match ||
+		     info.not_after > a->not_after) &&
+		    install(a, cc.chain, cc.chain_len, cc.key, cc.key_len,
+			    "ACME_CERT_SYNCED") != 0) {
+			acme_cert_cache_clear(&cc);
+			return;
+		}
+	}
+	a->cert_stamp = st;
 	acme_cert_cache_clear(&cc);
+}
+
+/* The limits load_state puts on a saved schedule, so a clock that was
+ * ahead when it was written (here or on another instance) cannot stall
+ * the client. */
+static void clamp_state(struct acme *a)
+{
+	int64_t now = now_ms(), cap = a->backoff_max_ms > RETRY_AFTER_MAX_MS
+					      ? a->backoff_max_ms
+					      : RETRY_AFTER_MAX_MS;
+
+	if (a->st.next_attempt_ms > now + cap)
+		a->st.next_attempt_ms = now + cap;
+	if (a->st.last_issued_ms > now)
+		a->st.last_issued_ms = now;
 }
 
 /* Under the issuance lock: the schedule as the last holder left it. */
@@ -1016,19 +1045,22 @@ static void sync_state(struct acme *a)
 	    st.key != NULL && strcmp(st.key, a->state_key) == 0) {
 		acme_state_clear(&a->st);
 		a->st = st;
+		clamp_state(a);
 		return;
 	}
 	acme_state_clear(&st);
 }
 
 /* Take the cache directory's issuance lock for an attempt. Returns the
- * descriptor (>= 0), -2 to go on without it (it cannot be made: logged),
- * or -1 when another instance holds it (logged once per wait). */
+ * descriptor (>= 0); -2 to go on without it, where the file system has no
+ * locks to give (logged); -1 to wait and try again: another instance holds
+ * it (logged once per wait), or it could not be taken for now (logged). */
 static int take_lock(struct acme *a)
 {
 	char holder[200];
 	int fd = acme_store_lock(a->cfg->acme_cache_dir, holder,
 				 sizeof(holder));
+	int err = errno;
 
 	if (fd == -1) {
 		if (!a->lock_busy_logged)
@@ -1039,11 +1071,17 @@ static int take_lock(struct acme *a)
 		a->lock_busy_logged = 1;
 		return -1;
 	}
-	a->lock_busy_logged = 0;
-	if (fd == -2)
+	if (fd == -2) {
+		int unsupported = err == ENOLCK || err == EOPNOTSUPP ||
+				  err == ENOSYS || err == EINVAL;
+
 		log_event(LOG_LEVEL_WARN, "ACME_LOCK", "status", "error",
-			  "error", strerror(errno), "action",
-			  "ordering without it", LOG_END);
+			  "error", strerror(err), "action",
+			  unsupported ? "ordering without it" : "retrying",
+			  LOG_END);
+		return unsupported ? -2 : -1;
+	}
+	a->lock_busy_logged = 0;
 	return fd;
 }
 
@@ -1066,21 +1104,24 @@ static void *acme_main(void *arg)
 		if (ms > a->sync_ms)
 			ms = a->sync_ms;
 		if (ms > 0) {
-			if (wait_ms(a, ms))
+			a->lock_busy_logged = 0; /* a next busy wait is told */
+			if (wait_ms(a, ms, 1))
 				break;
 			continue; /* re-check: the clock may have moved */
 		}
 		lock = take_lock(a);
 		if (lock == -1) {
-			if (wait_ms(a, a->sync_ms < LOCK_RETRY_MS
-					       ? a->sync_ms
-					       : LOCK_RETRY_MS))
+			if (wait_ms(a,
+				    a->sync_ms < LOCK_RETRY_MS ? a->sync_ms
+							       : LOCK_RETRY_MS,
+				    1))
 				break;
 			continue;
 		}
-		/* The last holder may have ordered, or be backing off. */
+		/* The last holder may have ordered, or be backing off: look
+		 * at both files whatever was seen of them before. */
 		sync_state(a);
-		sync_cache(a, 0);
+		sync_cache(a, 1);
 		if (next_delay(a) > 0) {
 			acme_store_unlock(lock);
 			continue;
@@ -1170,16 +1211,7 @@ static int load_state(struct acme *a)
 	/* A clock that was ahead when the file was written must not stall
 	 * the client: no next attempt beyond the longest wait we would
 	 * choose, no issuance in the future. */
-	{
-		int64_t now = now_ms(), cap = a->backoff_max_ms > RETRY_AFTER_MAX_MS
-							 ? a->backoff_max_ms
-							 : RETRY_AFTER_MAX_MS;
-
-		if (a->st.next_attempt_ms > now + cap)
-			a->st.next_attempt_ms = now + cap;
-		if (a->st.last_issued_ms > now)
-			a->st.last_issued_ms = now;
-	}
+	clamp_state(a);
 	if (a->st.next_attempt_ms > now_ms()) {
 		char f[16];
 

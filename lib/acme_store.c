@@ -418,7 +418,21 @@ void acme_cert_cache_clear(struct acme_cert_cache *c)
 	memset(c, 0, sizeof(*c));
 }
 
+static int load_cert(const char *dir, struct acme_cert_cache *c, int aside);
+
 int acme_store_load_cert(const char *dir, struct acme_cert_cache *c)
+{
+	return load_cert(dir, c, 1);
+}
+
+int acme_store_peek_cert(const char *dir, struct acme_cert_cache *c)
+{
+	return load_cert(dir, c, 0);
+}
+
+/* aside: a bad file is moved aside (the instance that owns the
+ * directory's files now); otherwise only reported as absent. */
+static int load_cert(const char *dir, struct acme_cert_cache *c, int aside)
 {
 	json_error_t jerr;
 	json_t *root = NULL, *names, *v;
@@ -437,8 +451,10 @@ int acme_store_load_cert(const char *dir, struct acme_cert_cache *c)
 	rc = 0;
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL || !json_is_object(root)) {
-		quarantine(dir, CERT_FILE,
-			   root == NULL ? jerr.text : "not a JSON object");
+		if (aside)
+			quarantine(dir, CERT_FILE,
+				   root == NULL ? jerr.text
+						: "not a JSON object");
 		goto out;
 	}
 	names = json_object_get(root, "names");
@@ -472,7 +488,8 @@ int acme_store_load_cert(const char *dir, struct acme_cert_cache *c)
 	goto out;
 bad:
 	acme_cert_cache_clear(c);
-	quarantine(dir, CERT_FILE, "missing or invalid members");
+	if (aside)
+		quarantine(dir, CERT_FILE, "missing or invalid members");
 out:
 	if (root != NULL) {
 		wipe_member(root, "key");

@@ -75,6 +75,10 @@ void acme_account_clear(struct acme_account *a);
 /* Load certificate.json. Returns 1, 0 (absent or corrupt, logged) or -1.
  * The caller checks the certificate itself (names, dates, key). */
 int acme_store_load_cert(const char *dir, struct acme_cert_cache *c);
+/* The same, for a look at a directory other instances share: a file that
+ * cannot be used is reported as absent (0) and left where it is — it may
+ * be a newer version's, or be replaced at that moment. */
+int acme_store_peek_cert(const char *dir, struct acme_cert_cache *c);
 int acme_store_save_cert(const char *dir, const struct acme_cert_cache *c);
 void acme_cert_cache_clear(struct acme_cert_cache *c);
 

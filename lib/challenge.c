@@ -7,10 +7,13 @@
  * With a shared directory (challenge_map_share) each token is also a file
  * DIR/http-01/TOKEN, and a token not in memory is looked up there: the
  * CA's validation request may reach another instance behind the balancer
- * than the one that ordered.
+ * than the one that ordered. The directory name is under the mutex too
+ * (the listener may look a token up while it is set); the file I/O is
+ * not. A file write that fails leaves the token in memory only.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,53 +58,82 @@ static int token_ok(const char *t, size_t n)
 int challenge_map_share(struct challenge_map *m, const char *dir)
 {
 	size_t n = strlen(dir) + sizeof("/http-01");
-	char *d = malloc(n);
+	char *d = malloc(n), *old;
+	struct stat st;
 
 	if (d == NULL)
 		return -1;
 	snprintf(d, n, "%s/http-01", dir);
-	if (mkdir(d, 0700) != 0 && errno != EEXIST) {
+	/* ours alone, like the cache directory: whoever could write here
+	 * could answer the CA for us */
+	if ((mkdir(d, 0700) != 0 && errno != EEXIST) || lstat(d, &st) != 0 ||
+	    !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022) != 0) {
+		if (errno == 0 || errno == EEXIST)
+			errno = EPERM;
 		free(d);
 		return -1;
 	}
-	free(m->dir);
+	/* the listener may be looking up a token right now */
+	pthread_mutex_lock(&m->mu);
+	old = m->dir;
 	m->dir = d;
+	pthread_mutex_unlock(&m->mu);
+	free(old);
 	return 0;
 }
 
-/* Write DIR/TOKEN atomically (a reader never sees half of it). */
-static void file_put(const struct challenge_map *m, const char *token,
+/* path = the map's directory + "/" + token (or "/." + token + ".XXXXXX"
+ * for a temporary); 0, or -1 when not sharing or the token is not one. */
+static int file_path(struct challenge_map *m, const char *token, size_t len,
+		     int temp, char *path, size_t pathsz)
+{
+	int n = -1;
+
+	if (!token_ok(token, len))
+		return -1;
+	pthread_mutex_lock(&m->mu);
+	if (m->dir != NULL)
+		n = temp ? snprintf(path, pathsz, "%s/.%.*s.XXXXXX", m->dir,
+				    (int)len, token)
+			 : snprintf(path, pathsz, "%s/%.*s", m->dir, (int)len,
+				    token);
+	pthread_mutex_unlock(&m->mu);
+	return n < 0 || (size_t)n >= pathsz ? -1 : 0;
+}
+
+/* Write the shared file atomically (a reader never sees half of it). */
+static void file_put(struct challenge_map *m, const char *token,
 		     const char *key_auth)
 {
-	char tmp[4096 + TOKEN_FILE_MAX], path[4096 + TOKEN_FILE_MAX];
+	char tmp[PATH_MAX], path[PATH_MAX];
 	size_t len = strlen(key_auth);
 	int fd, ok;
 
-	if (m->dir == NULL || !token_ok(token, strlen(token)))
+	if (file_path(m, token, strlen(token), 0, path, sizeof(path)) != 0 ||
+	    file_path(m, token, strlen(token), 1, tmp, sizeof(tmp)) != 0)
 		return;
-	snprintf(path, sizeof(path), "%s/%s", m->dir, token);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.%ld", m->dir, token, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  0600);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return;
-	ok = write(fd, key_auth, len) == (ssize_t)len;
+	ok = fchmod(fd, 0600) == 0 &&
+	     write(fd, key_auth, len) == (ssize_t)len;
 	ok = close(fd) == 0 && ok;
 	if (!ok || rename(tmp, path) != 0)
 		unlink(tmp);
 }
 
-static int file_get(const struct challenge_map *m, const char *token,
+static int file_get(struct challenge_map *m, const char *token,
 		    size_t token_len, char *out, size_t outsz)
 {
-	char path[4096 + TOKEN_FILE_MAX];
+	char path[PATH_MAX];
 	ssize_t n;
 	int fd;
 
-	if (m->dir == NULL || !token_ok(token, token_len) || outsz == 0)
+	if (outsz == 0 ||
+	    file_path(m, token, token_len, 0, path, sizeof(path)) != 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/%.*s", m->dir, (int)token_len, token);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return -1;
 	n = read(fd, out, outsz);
@@ -185,11 +217,12 @@ void challenge_map_del(struct challenge_map *m, const char *token)
 		break;
 	}
 	pthread_mutex_unlock(&m->mu);
-	if (m->dir != NULL && token_ok(token, strlen(token))) {
-		char path[4096 + TOKEN_FILE_MAX];
+	{
+		char path[PATH_MAX];
 
-		snprintf(path, sizeof(path), "%s/%s", m->dir, token);
-		unlink(path);
+		if (file_path(m, token, strlen(token), 0, path,
+			      sizeof(path)) == 0)
+			unlink(path);
 	}
 }
 

@@ -26,11 +26,13 @@ struct challenge_map;
 struct challenge_map *challenge_map_new(void);
 void challenge_map_free(struct challenge_map *m);
 /* Share the tokens with other instances using the same cache directory
- * dir (issue 20): from now on a published token is also written to
+ * dir (issue 20): from now on a published token (base64url, as RFC 8555
+ * has it; another is kept in memory only) is also written to
  * dir/http-01/TOKEN (0600, atomically; removed when withdrawn), and a
- * lookup that misses in memory reads that file. Call before the map is
- * used by another thread (acme_start). Returns 0, or -1 when the
- * directory cannot be made (the map then stays private). */
+ * lookup that misses in memory reads that file. dir/http-01 is made with
+ * mode 0700 and must be a directory of ours that group and others cannot
+ * write. Any thread (the listener may be reading the map). Returns 0, or
+ * -1 with errno (the map then stays as it was). */
 int challenge_map_share(struct challenge_map *m, const char *dir);
 /* Publish (or replace) token. Returns 0, or -1 when full / out of memory. */
 int challenge_map_set(struct challenge_map *m, const char *token,

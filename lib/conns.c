@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "addrkey.h"
+#include "cidr.h"
 #include "conns.h"
 #include "log.h"
 
@@ -59,6 +60,10 @@ struct conns {
 	struct conns_logged logged[CONNS_LOG_SLOTS];
 	long total_at;
 	unsigned long total_suppressed;
+	/* addresses the per-address cap never counts (the balancers of
+	 * proxy_protocol_from); set while no connection is open */
+	struct cidr *exempt;
+	size_t n_exempt;
 };
 
 static long mono_ms(void)
@@ -113,8 +118,35 @@ void conns_free(struct conns *c)
 		}
 	}
 	free(c->heads);
+	free(c->exempt);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
+}
+
+int conns_set_exempt(struct conns *c, const struct cidr *ranges, size_t n)
+{
+	struct cidr *copy = NULL;
+
+	if (n != 0) {
+		copy = calloc(n, sizeof(*copy));
+		if (copy == NULL)
+			return -1;
+		memcpy(copy, ranges, n * sizeof(*copy));
+	}
+	free(c->exempt);
+	c->exempt = copy;
+	c->n_exempt = n;
+	return 0;
+}
+
+/* The key peer counts under for the per-address cap: 0, or -1 when it
+ * counts under none (another family, NULL, an exempt address). */
+static int key_of(const struct conns *c, const struct sockaddr *peer,
+		  uint64_t key[2])
+{
+	if (c->n_exempt != 0 && cidr_match(c->exempt, c->n_exempt, peer))
+		return -1;
+	return addrkey_of(peer, key);
 }
 
 void conns_set_per_ip(struct conns *c, unsigned per_ip)
@@ -169,7 +201,7 @@ unsigned conns_count_of(struct conns *c, const struct sockaddr *peer)
 	struct conns_entry **pp;
 	unsigned n = 0;
 
-	if (addrkey_of(peer, key) != 0)
+	if (key_of(c, peer, key) != 0)
 		return 0;
 	pthread_mutex_lock(&c->mu);
 	pp = find(c, key, addrkey_hash(c->seed, key));
@@ -260,7 +292,7 @@ static int admit_key(struct conns *c, const struct sockaddr *peer,
 	unsigned per_ip = atomic_load(&c->per_ip);
 	struct conns_entry **pp, *e;
 
-	*keyed = addrkey_of(peer, key) == 0;
+	*keyed = key_of(c, peer, key) == 0;
 	if (!*keyed)
 		return 1;
 	*h = addrkey_hash(c->seed, key);
@@ -332,7 +364,7 @@ void conns_release(struct conns *c, const struct sockaddr *peer)
 {
 	uint64_t key[2];
 
-	if (addrkey_of(peer, key) == 0)
+	if (key_of(c, peer, key) == 0)
 		release_key(c, key, addrkey_hash(c->seed, key));
 	atomic_fetch_sub(&c->open, 1);
 }

@@ -28,6 +28,7 @@
 #define CONNS_LOG_EVERY_SECS 10
 
 struct conns;
+struct cidr;
 
 /* New, empty admission state for a listener named proto ("https",
  * "http"; the string must outlive the object) with max_total slots.
@@ -38,6 +39,11 @@ struct conns *conns_new(const char *proto, unsigned max_total,
 /* NULL is fine. No connection may be admitted or released any more. */
 void conns_free(struct conns *c);
 
+/* Addresses the per-address cap never counts, copied (the PROXY protocol
+ * balancers: their connections carry other clients; ppgate_new sets
+ * them). Only while no connection of c is open (before its listener
+ * starts). Returns 0, or -1 out of memory (unchanged). */
+int conns_set_exempt(struct conns *c, const struct cidr *ranges, size_t n);
 /* The per-address cap (max_connections_per_ip; 0 = off), limited to the
  * ceiling given to conns_new(). Takes effect for the next accept: a
  * reload lowering it closes nothing. Any thread. */

@@ -92,6 +92,14 @@ struct ppgate *ppgate_new(const struct cidr *from, size_t n,
 	}
 	if (n != 0)
 		memcpy(g->from, from, n * sizeof(*from));
+	/* the balancers' own addresses never count toward the per-address
+	 * cap: a LOCAL header keeps one, and it carries every client */
+	if (conns_set_exempt(c, from, n) != 0) {
+		close(g->ep);
+		free(g->from);
+		free(g);
+		return NULL;
+	}
 	g->n_from = n;
 	g->timeout_ms = 1000L * (long)timeout_secs;
 	g->proto = proto;
@@ -183,9 +191,10 @@ static void pass_carried(struct ppgate *g, int fd, const struct sockaddr *peer,
 }
 
 /* Look at what a connection has sent so far. Returns 1 when it is done
- * with (handed on or closed), 0 when it must wait for more bytes. */
+ * with (handed on or closed), 0 when it must wait for more bytes. hup: the
+ * peer has shut its side, so no more will come. */
 static int step(struct ppgate *g, int fd, const struct sockaddr *peer,
-		socklen_t peer_len, int trusted, int registered)
+		socklen_t peer_len, int trusted, int registered, int hup)
 {
 	unsigned char buf[PROXYPROTO_MAX];
 	struct proxyproto_hdr h;
@@ -205,9 +214,13 @@ static int step(struct ppgate *g, int fd, const struct sockaddr *peer,
 	if (!trusted) {
 		int s = proxyproto_sniff(buf, (size_t)n);
 
-		if (s == 0)
+		if (s == 0 && !hup)
 			return 0;
 		unregister(g, fd, registered);
+		if (s == 0) { /* a few bytes, then shut: nothing to serve */
+			drop(g, fd, peer, 0);
+			return 1;
+		}
 		if (s > 0) {
 			log_refusal(g, peer, PPE_UNTRUSTED);
 			drop(g, fd, peer, 0);
@@ -217,13 +230,14 @@ static int step(struct ppgate *g, int fd, const struct sockaddr *peer,
 		return 1;
 	}
 	r = proxyproto_parse(buf, (size_t)n, &h);
-	if (r == PROXYPROTO_MORE)
+	if (r == PROXYPROTO_MORE && !hup)
 		return 0;
 	unregister(g, fd, registered);
 	if (r > 0) {
 		pass_carried(g, fd, peer, peer_len, r, &h);
 		return 1;
 	}
+	/* a header cut short by the peer's shutdown is malformed */
 	log_refusal(g, peer,
 		    r == PROXYPROTO_NONE    ? PPE_MISSING
 		    : r == PROXYPROTO_TOOBIG ? PPE_TOOBIG
@@ -257,7 +271,7 @@ void ppgate_take(struct ppgate *g, int fd, const struct sockaddr *peer,
 		close(fd);
 		return;
 	}
-	if (step(g, fd, peer, len, trusted, 0))
+	if (step(g, fd, peer, len, trusted, 0, 0))
 		return;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
@@ -309,7 +323,8 @@ void ppgate_run(struct ppgate *g)
 			/* Still waiting: it stays registered, and being
 			 * edge-triggered, wakes again only for new bytes. */
 			if (step(g, w->fd, (struct sockaddr *)&w->peer, w->len,
-				 w->trusted, 1))
+				 w->trusted, 1,
+				 (evs[i].events & (EPOLLRDHUP | EPOLLHUP)) != 0))
 				finish(g, w);
 		}
 	} while (n == MAX_EVENTS);

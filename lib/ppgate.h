@@ -15,13 +15,20 @@
  *
  * at warn, at most one line per error kind per second (suppressed= counts
  * the lines left out). A balancer's header must arrive within the
- * listener's header_timeout_secs; a connection closed before its first
- * byte (a balancer's TCP health check) goes silently.
+ * listener's header_timeout_secs; a header cut short by the peer's
+ * shutdown is malformed. A direct client is held here until its first
+ * bytes too (they decide), and closed without a line if none come within
+ * that time or it shuts its side first; so is a connection closed before
+ * its first byte (a balancer's TCP health check). The time spent here
+ * comes on top of the handshake and head deadlines, which start at the
+ * hand-off.
  *
  * Admission: a connection from a balancer takes a slot of the listener's
  * total at accept (conns_admit with no address) and is counted for the
- * carried address once the header is read (conns_claim), so the
- * per-address cap applies to clients, never to the balancer.
+ * carried address once the header is read (conns_claim). The balancers'
+ * addresses are exempt from the per-address cap (conns_set_exempt, made
+ * by ppgate_new), so a LOCAL header's connection, which keeps the
+ * balancer's address, counts toward the total only.
  *
  * Threads: everything runs on the listener's acceptor thread, except
  * ppgate_new/ppgate_free (main thread, before the acceptor starts and
@@ -44,9 +51,10 @@ struct conns;
 typedef int (*ppgate_pass_fn)(void *ud, int fd, const struct sockaddr *sa,
 			      socklen_t len);
 
-/* A gate trusting the n ranges (copied), giving a header timeout_secs,
- * admitting with c and handing on with pass(ud, …). proto names the
- * listener in log lines; proto, c and ud must outlive the gate. NULL when
+/* A gate trusting the n ranges (copied; also made c's exempt addresses),
+ * giving a header timeout_secs, admitting with c and handing on with
+ * pass(ud, …). proto names the listener in log lines; proto, c and ud
+ * must outlive the gate. Before the listener's acceptor starts. NULL when
  * out of memory or out of descriptors. */
 struct ppgate *ppgate_new(const struct cidr *from, size_t n,
 			  unsigned timeout_secs, const char *proto,

@@ -2,9 +2,12 @@
 /*
  * proxyproto: parser of the PROXY protocol header, versions 1 (a text
  * line) and 2 (binary), as HAProxy's proxy-protocol.txt defines them.
- * Strict: v1 fields separated by one space, addresses of the family the
- * line names, ports in decimal without leading zeros; v2 only version 2
- * with the LOCAL or PROXY command, TLVs that fill the header exactly.
+ * Strict: a v1 line of at most 107 bytes with its CRLF, fields separated
+ * by one space, addresses of the family the line names, ports in decimal
+ * without leading zeros; v2 only version 2 with the LOCAL or PROXY
+ * command, and for the INET, INET6 and UNIX families TLVs that fill the
+ * rest of the header exactly (a LOCAL or UNSPEC block is not looked at:
+ * the spec says to ignore it).
  * What it owns: nothing; pure functions, any thread (see proxyproto.h).
  */
 #include <arpa/inet.h>
@@ -87,7 +90,8 @@ static long parse_v1(const unsigned char *buf, size_t len,
 	long sport;
 	int n, fam;
 
-	for (i = sizeof(v1_sig); i < len && i < V1_MAX; i++) {
+	/* the CR at index V1_MAX - 2 at the latest, its LF after it */
+	for (i = sizeof(v1_sig); i < len && i < V1_MAX - 1; i++) {
 		if (buf[i] == '\r') {
 			if (i + 1 == len)
 				return PROXYPROTO_MORE;
@@ -100,7 +104,7 @@ static long parse_v1(const unsigned char *buf, size_t len,
 			return PROXYPROTO_BAD;
 	}
 	if (end == 0)
-		return len >= V1_MAX ? PROXYPROTO_BAD : PROXYPROTO_MORE;
+		return len >= V1_MAX - 1 ? PROXYPROTO_BAD : PROXYPROTO_MORE;
 	memcpy(line, buf + sizeof(v1_sig), end - sizeof(v1_sig));
 	line[end - sizeof(v1_sig)] = '\0';
 	h->version = 1;

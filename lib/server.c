@@ -654,6 +654,9 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 	struct snapshot *ns;
 	char changed[512];
 
+	/* another instance sharing acme_cache_dir may have renewed: look,
+	 * whether or not this file loads */
+	acme_sync(srv->acme);
 	if (handler_check(&srv->hooks.handlers, newcfg, err, errsz) != 0) {
 		config_free(newcfg);
 		return -1;
@@ -684,8 +687,6 @@ int server_reload(struct server *srv, struct config *newcfg, char *err,
 	conns_set_per_ip(srv->https_l.conns, newcfg->max_connections_per_ip);
 	conns_set_per_ip(srv->http_l.conns, newcfg->max_connections_per_ip);
 	ratelimit_housekeeper_wake(srv->rl_hk); /* new eviction settings */
-	/* another instance sharing acme_cache_dir may have renewed */
-	acme_sync(srv->acme);
 	if (changed[0] == '\0') {
 		free(srv->static_warned);
 		srv->static_warned = NULL;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "addrkey.h"
+#include "cidr.h"
 #include "conns.h"
 #include "log.h"
 #include "unit.h"
@@ -175,6 +176,47 @@ static void test_total_and_close(void)
 	conns_free(c);
 }
 
+/* conns_claim and exempt addresses (issue 20): a balancer's connection
+ * is admitted without an address, then counted for the client its PROXY
+ * header carried; the balancers' own addresses never count. */
+static void test_claim_exempt(void)
+{
+	struct conns *c = conns_new("https", 10, 0);
+	struct sockaddr_storage lb = addr("10.0.0.5"), cl = addr("192.0.2.9");
+	struct cidr r;
+
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	CHECK(cidr_parse("10.0.0.0/24", 11, &r) == 0);
+	CHECK(conns_set_exempt(c, &r, 1) == 0);
+	conns_set_per_ip(c, 2);
+	/* the balancer's own (LOCAL) connections: never capped */
+	CHECK(conns_admit(c, NULL) && conns_claim(c, SA(lb)));
+	CHECK(conns_admit(c, NULL) && conns_claim(c, SA(lb)));
+	CHECK(conns_admit(c, NULL) && conns_claim(c, SA(lb)));
+	CHECK(conns_count_of(c, SA(lb)) == 0);
+	/* a direct connection from it too */
+	CHECK(conns_admit(c, SA(lb)));
+	/* carried clients: capped per client */
+	CHECK(conns_admit(c, NULL) && conns_claim(c, SA(cl)));
+	CHECK(conns_admit(c, NULL) && conns_claim(c, SA(cl)));
+	CHECK(conns_admit(c, NULL));
+	CHECK(!conns_claim(c, SA(cl)));
+	conns_release(c, NULL); /* what the gate does on that refusal */
+	CHECK(conns_count_of(c, SA(cl)) == 2);
+	CHECK(conns_open(c) == 6);
+	/* every release balances what was counted */
+	conns_release(c, SA(cl));
+	conns_release(c, SA(cl));
+	conns_release(c, SA(lb));
+	conns_release(c, SA(lb));
+	conns_release(c, SA(lb));
+	conns_release(c, SA(lb));
+	CHECK(conns_open(c) == 0 && conns_count_of(c, SA(cl)) == 0);
+	conns_free(c);
+}
+
 int main(void)
 {
 	log_set_sink(sink, NULL);
@@ -182,6 +224,7 @@ int main(void)
 	test_per_ip();
 	test_ipv6_net();
 	test_total_and_close();
+	test_claim_exempt();
 	log_set_sink(NULL, NULL);
 	conns_free(NULL);
 	UNIT_DONE();

@@ -118,10 +118,18 @@ static void test_v1(void)
 	/* no CRLF within the 107 bytes the spec allows */
 	memset(buf, 'A', sizeof(buf));
 	memcpy(buf, "PROXY ", 6);
-	CHECK(proxyproto_parse((unsigned char *)buf, 107, &h) ==
-	      PROXYPROTO_BAD);
 	CHECK(proxyproto_parse((unsigned char *)buf, 106, &h) ==
+	      PROXYPROTO_BAD);
+	CHECK(proxyproto_parse((unsigned char *)buf, 105, &h) ==
 	      PROXYPROTO_MORE);
+	/* 107 bytes with the CRLF: taken; 108: not */
+	memcpy(buf, "PROXY UNKNOWN ", 14);
+	memcpy(buf + 105, "\r\n", 2);
+	CHECK(proxyproto_parse((unsigned char *)buf, 107, &h) == 107);
+	buf[105] = 'A';
+	memcpy(buf + 106, "\r\n", 2);
+	CHECK(proxyproto_parse((unsigned char *)buf, 108, &h) ==
+	      PROXYPROTO_BAD);
 	/* not a header at all: an HTTP request, a TLS ClientHello */
 	CHECK(parse_str("GET / HTTP/1.1\r\n\r\n", &h) == PROXYPROTO_NONE);
 	CHECK(proxyproto_parse((const unsigned char *)"\x16\x03\x01", 3,
