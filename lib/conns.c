@@ -178,6 +178,11 @@ unsigned conns_open(const struct conns *c)
 	return atomic_load(&c->open);
 }
 
+void conns_note_refused(struct conns *c)
+{
+	atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
+}
+
 uint64_t conns_refused(const struct conns *c)
 {
 	return atomic_load(&((struct conns *)(uintptr_t)c)->refused);

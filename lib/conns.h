@@ -52,7 +52,11 @@ void conns_set_per_ip(struct conns *c, unsigned per_ip);
 unsigned conns_per_ip(const struct conns *c);
 /* From now on every conns_admit() refuses, silently (shutdown). */
 void conns_close(struct conns *c);
-/* Connections refused since creation (per address or total). */
+/* A connection refused by another stage of the listener (the PROXY
+ * protocol gate): counted with the others. Any thread. */
+void conns_note_refused(struct conns *c);
+/* Connections refused since creation (per address or total, and those
+ * noted above). */
 uint64_t conns_refused(const struct conns *c);
 /* Admit again (a server started again after a stop). */
 void conns_reopen(struct conns *c);

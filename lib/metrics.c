@@ -208,7 +208,7 @@ void metrics_render(const struct metrics_src *m, struct mbuf *b)
 	mbuf_printf(b, "reverse_proxy_rate_limited_total %llu\n",
 		    (unsigned long long)m->stats[STATS_RATE_LIMITED]);
 	family(b, "reverse_proxy_connections_refused_total", "counter",
-	       "Connections refused by max_connections or max_connections_per_ip, by listener.");
+	       "Connections refused by max_connections, max_connections_per_ip or the PROXY protocol stage, by listener.");
 	mbuf_printf(b,
 		    "reverse_proxy_connections_refused_total{listener=\"https\"} %llu\n"
 		    "reverse_proxy_connections_refused_total{listener=\"http\"} %llu\n",

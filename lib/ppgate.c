@@ -135,6 +135,7 @@ static void log_refusal(struct ppgate *g, const struct sockaddr *peer,
 	char ip[64], nsup[24];
 	long now = mono_ms();
 
+	conns_note_refused(g->conns); /* connections_refused_total */
 	if (g->logged_at[e] != 0 && now - g->logged_at[e] < 1000) {
 		g->suppressed[e]++;
 		return;

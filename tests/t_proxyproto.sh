@@ -51,6 +51,7 @@ max_connections_per_ip = 2
 [site a.test]
 upstream = 127.0.0.1:$UP_PORT
 EOF
+	[ "$n" = 1 ] && printf '\n[metrics]\nlisten = 127.0.0.1:0\n' >>"$T/c$n.ini"
 	start_inst $n
 done
 
@@ -284,6 +285,14 @@ print([l for l in out.decode().split("\n") if "Forwarded-For" in l][0])
 PY
 expect_eq "v2 TCP6 client on the IPv4 listener: X-Forwarded-For" "$(python3 "$T/v6.py" "$HP1" "$T/a.pem" 2>&1)" "header: X-Forwarded-For: 2001:db8::7"
 check "... logged as 2001:db8::7" grep -q 'REQUEST client_ip=2001:db8::7 host=a.test' "$T/p1.log"
+
+# every refusal counted in connections_refused_total: on instance 1's
+# HTTPS listener missing, malformed (v1, v2 TLV, cut short), too_long,
+# timeout and the per-address cap; on its port 80 the untrusted header
+MP=$(sed -n 's/.* LISTENING proto=metrics addr=.*:\([0-9]*\)$/\1/p' "$T/p1.log" | head -n1)
+scrape=$(curl -s "http://127.0.0.1:$MP/metrics")
+expect_eq "connections_refused_total (https, http)" \
+	"$(printf '%s\n' "$scrape" | awk '/^reverse_proxy_connections_refused_total\{listener="https"\}/{h=$2} /^reverse_proxy_connections_refused_total\{listener="http"\}/{p=$2} END{print h, p}')" "7 1"
 
 for n in 1 2; do
 	pid=PID$n
