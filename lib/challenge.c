@@ -64,14 +64,16 @@ int challenge_map_share(struct challenge_map *m, const char *dir)
 	if (d == NULL)
 		return -1;
 	snprintf(d, n, "%s/http-01", dir);
+	if ((mkdir(d, 0700) != 0 && errno != EEXIST) || lstat(d, &st) != 0) {
+		free(d);
+		return -1;
+	}
 	/* ours alone, like the cache directory: whoever could write here
 	 * could answer the CA for us */
-	if ((mkdir(d, 0700) != 0 && errno != EEXIST) || lstat(d, &st) != 0 ||
-	    !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
 	    (st.st_mode & 022) != 0) {
-		if (errno == 0 || errno == EEXIST)
-			errno = EPERM;
 		free(d);
+		errno = EPERM;
 		return -1;
 	}
 	/* the listener may be looking up a token right now */

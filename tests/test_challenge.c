@@ -2,6 +2,7 @@
 /* Unit tests for challenge.c: the ACME HTTP-01 token map (set, replace,
  * exact-length lookup, delete, bounded), and its tokens shared through a
  * cache directory with another instance's map (issue 20). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,15 @@ static void test_shared(void)
 	CHECK(challenge_map_get(b, "../evil", 7, out, sizeof(out)) < 0);
 	CHECK(challenge_map_get(a, "../evil", 7, out, sizeof(out)) == 0);
 	challenge_map_del(a, "../evil");
+	/* a directory others may write is refused (they could answer the
+	 * CA for us); the map keeps the one it had */
+	snprintf(path, sizeof(path), "%s/http-01", dir);
+	CHECK(chmod(path, 0770) == 0);
+	errno = 0;
+	CHECK(challenge_map_share(c, dir) == -1 && errno == EPERM);
+	CHECK(challenge_map_set(a, "tok2", "tok2.thumb") == 0);
+	CHECK(challenge_map_get(c, "tok2", 4, out, sizeof(out)) < 0);
+	challenge_map_del(a, "tok2");
 	challenge_map_free(a);
 	challenge_map_free(b);
 	challenge_map_free(c);
