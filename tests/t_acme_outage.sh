@@ -7,7 +7,7 @@
 # and serves. A corrupt cache is logged, set aside and recovered from.
 # SIGTERM during a wait stops the ACME thread promptly. A cache directory
 # of another user is refused at start; an interrupted write's temporary
-# file is removed.
+# file is removed once 5 minutes old.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "$top_srcdir/tests/acme_lib.sh"
 
@@ -35,13 +35,19 @@ timeout 20 "$PROXY" --config "$T/cf.ini" >"$T/foreign.out" 2>&1 || rc=$?
 check "cache directory of another user: the proxy does not start" test "$rc" -ne 0 -a "$rc" -ne 124
 check "cache directory of another user: the reason is named" \
 	grep -q "acme_cache_dir $foreign: owned by another user" "$T/foreign.out"
-# An interrupted write's temporary file (it may hold a key) is removed.
+# An interrupted write's temporary file (it may hold a key) is removed,
+# once 5 minutes old; a younger one may be another instance's write in
+# progress (a shared directory) and stays.
 printf 'secret' >"$T/cache/.account.json.AbC123"
+touch -d '10 minutes ago' "$T/cache/.account.json.AbC123"
+printf 'secret' >"$T/cache/.state.json.XyZ789"
 acme_config "$T/c.ini" "$HTTP_PORT" "$T/cache" a.test b.test
 export ALKPROXY_ACME_BACKOFF_BASE_MS=400 ALKPROXY_ACME_BACKOFF_MAX_MS=1600
 start_proxy "$T/c.ini"
 check "stale temporary file removed at start" test ! -e "$T/cache/.account.json.AbC123"
 check "its removal logged" grep -q 'ACME_CACHE status=stale_temp_removed file=.account.json.AbC123' "$PX_LOG"
+check "a young one left alone" test -e "$T/cache/.state.json.XyZ789"
+rm -f "$T/cache/.state.json.XyZ789"
 
 wait_log "$PX_LOG" 'ERROR ACME_STORE_ERROR file=certificate.json' 10 && ok "corrupt certificate cache reported" || fail "corrupt certificate cache reported"
 [ -f "$T/cache/certificate.json.corrupt" ] && ok "corrupt file set aside" || fail "corrupt file set aside"
