@@ -176,13 +176,6 @@ static int accept_batch(struct acceptor *a)
 	}
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void *acceptor_main(void *arg)
 {
@@ -200,7 +193,7 @@ static void *acceptor_main(void *arg)
 		pfd[1].fd = a->gate != NULL ? ppgate_fd(a->gate) : -1;
 		pfd[1].events = POLLIN;
 		if (paused_until != 0) {
-			long d = paused_until - now_ms();
+			long d = paused_until - threads_mono_ms();
 
 			timeout = d > 0 ? (int)d : 0;
 		} else {
@@ -231,10 +224,10 @@ static void *acceptor_main(void *arg)
 			break;
 		if (a->gate != NULL)
 			ppgate_run(a->gate);
-		if (paused_until != 0 && now_ms() < paused_until)
+		if (paused_until != 0 && threads_mono_ms() < paused_until)
 			continue;
 		n = accept_batch(a);
-		paused_until = n != 0 ? now_ms() + n : 0;
+		paused_until = n != 0 ? threads_mono_ms() + n : 0;
 		atomic_store(&a->paused, n != 0);
 	}
 	return NULL;

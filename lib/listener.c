@@ -42,13 +42,6 @@ struct conn_table {
 	pthread_cond_t reaper_cv;
 };
 
-static long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 struct conn_table *conn_table_new(const struct config *cfg)
 {
@@ -196,7 +189,7 @@ void listener_notify_connection(void *cls, struct MHD_Connection *conn,
 			/* The handshake and the first head must be done
 			 * in this time, however slowly the bytes come. */
 			atomic_init(&ct->deadline,
-				    mono_ms() +
+				    threads_mono_ms() +
 					    1000L * (long)(t +
 							   cfg->header_timeout_secs));
 			pthread_mutex_lock(&tab->mu);
@@ -287,7 +280,7 @@ void listener_head_expect(struct listener *l, struct MHD_Connection *conn,
 
 	if (ct != NULL)
 		atomic_store(&ct->deadline,
-			     mono_ms() +
+			     threads_mono_ms() +
 				     1000L * (long)(wait_secs +
 						    l->table->cfg->header_timeout_secs));
 }
@@ -393,7 +386,7 @@ static void *reaper_main(void *arg)
 		if (tab->reaper_stop)
 			break;
 		pthread_mutex_unlock(&tab->reaper_mu);
-		while (reap_expired(tab, mono_ms()) == REAPER_BATCH)
+		while (reap_expired(tab, threads_mono_ms()) == REAPER_BATCH)
 			;
 		pthread_mutex_lock(&tab->reaper_mu);
 	}

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "ppgate.h"
 #include "proxyproto.h"
+#include "threads.h"
 
 #define MAX_EVENTS 64
 
@@ -65,13 +66,6 @@ struct ppgate {
 	unsigned long suppressed[PPE_COUNT];
 };
 
-static long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 struct ppgate *ppgate_new(const struct cidr *from, size_t n,
 			  unsigned timeout_secs, const char *proto,
@@ -125,7 +119,7 @@ long ppgate_wait_ms(const struct ppgate *g)
 
 	if (g->head == NULL)
 		return -1;
-	d = g->head->deadline_ms - mono_ms();
+	d = g->head->deadline_ms - threads_mono_ms();
 	return d > 0 ? d : 0;
 }
 
@@ -133,7 +127,7 @@ static void log_refusal(struct ppgate *g, const struct sockaddr *peer,
 			enum pp_error e)
 {
 	char ip[64], nsup[24];
-	long now = mono_ms();
+	long now = threads_mono_ms();
 
 	conns_note_refused(g->conns); /* connections_refused_total */
 	if (g->logged_at[e] != 0 && now - g->logged_at[e] < 1000) {
@@ -283,7 +277,7 @@ void ppgate_take(struct ppgate *g, int fd, const struct sockaddr *peer,
 	w->trusted = trusted;
 	w->len = len <= sizeof(w->peer) ? len : sizeof(w->peer);
 	memcpy(&w->peer, peer, w->len);
-	w->deadline_ms = mono_ms() + g->timeout_ms;
+	w->deadline_ms = threads_mono_ms() + g->timeout_ms;
 	memset(&ev, 0, sizeof(ev));
 	/* Registering reports bytes that came since the peek: none is
 	 * missed between the two. */
@@ -329,7 +323,7 @@ void ppgate_run(struct ppgate *g)
 				finish(g, w);
 		}
 	} while (n == MAX_EVENTS);
-	now = mono_ms();
+	now = threads_mono_ms();
 	while (g->head != NULL && g->head->deadline_ms <= now) {
 		struct waiting *w = g->head;
 

@@ -39,6 +39,7 @@
 #include "snapshot.h"
 #include "sockact.h"
 #include "stats.h"
+#include "threads.h"
 #include "tls.h"
 #include "upstream.h"
 #include "worker.h"
@@ -93,13 +94,6 @@ struct server {
 	struct metrics_http *metrics;
 };
 
-static long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 unsigned server_http_port(const struct server *srv)
 {
@@ -737,14 +731,14 @@ void server_shutdown(struct server *srv, int timeout_secs)
 	snprintf(n, sizeof(n), "%d", conn_table_in_flight(srv->table));
 	log_event(LOG_LEVEL_INFO, "SHUTDOWN", "status", "draining",
 		  "in_flight", n, LOG_END);
-	deadline = mono_ms() + (long)timeout_secs * 1000L;
+	deadline = threads_mono_ms() + (long)timeout_secs * 1000L;
 	/* Requests in progress, and connections whose client has yet to
 	 * send its first request (it connected just before the signal; with
 	 * socket activation it must not be the one request a restart
 	 * loses): each is bounded by its head deadline. */
 	while (((left = conn_table_in_flight(srv->table)) > 0 ||
 		handoff_or_fresh(srv)) &&
-	       mono_ms() < deadline) {
+	       threads_mono_ms() < deadline) {
 		struct timespec ts = {0, 20 * 1000 * 1000};
 
 		nanosleep(&ts, NULL);

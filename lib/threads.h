@@ -6,7 +6,8 @@
  * all signals blocked, whatever mask the embedding program's thread has:
  * signals belong to the program (the daemon reads them from a signalfd),
  * never to a library thread that would run a handler it does not expect
- * or end a blocking call with EINTR. Any thread.
+ * or end a blocking call with EINTR. Also the monotonic clock their
+ * deadlines use. Any thread.
  */
 #ifndef AP_THREADS_H
 #define AP_THREADS_H
@@ -23,5 +24,9 @@ int thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
  * MHD_start_daemon with an internal thread). */
 void threads_block(sigset_t *old);
 void threads_unblock(const sigset_t *old);
+
+/* CLOCK_MONOTONIC in milliseconds: the clock of every deadline and timer
+ * the library's threads keep (never set back by the wall clock). */
+long threads_mono_ms(void);
 
 #endif

@@ -198,13 +198,6 @@ static ssize_t vec_push(gnutls_transport_ptr_t tp, const giovec_t *iov,
 	return r;
 }
 
-static long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void park(struct worker *w, struct park *p)
 {
@@ -218,7 +211,7 @@ static void park(struct worker *w, struct park *p)
 				     MHD_CONNECTION_INFO_CONNECTION_TIMEOUT);
 	if (ci != NULL)
 		timeout = ci->connection_timeout;
-	p->deadline_ms = timeout != 0 ? mono_ms() + 1000L * (long)timeout : 0;
+	p->deadline_ms = timeout != 0 ? threads_mono_ms() + 1000L * (long)timeout : 0;
 	MHD_suspend_connection(p->conn);
 	ev.events = EPOLLIN | EPOLLRDHUP;
 	ev.data.ptr = &p->tag;
@@ -262,7 +255,7 @@ static void unpark(struct worker *w, struct park *p)
  * own timeout would have. Returns ms until the next deadline (or -1). */
 static long expire_parked(struct worker *w)
 {
-	long now = mono_ms();
+	long now = threads_mono_ms();
 
 	while (w->parked != NULL) {
 		struct park *p = w->parked;
@@ -403,7 +396,7 @@ static void *worker_main(void *arg)
 			wait_ms = BACKOFF_MS;
 		}
 		if (w->timer_due >= 0) {
-			long d = w->timer_due - mono_ms();
+			long d = w->timer_due - threads_mono_ms();
 
 			if (d < 0)
 				d = 0;
@@ -441,7 +434,7 @@ static void *worker_main(void *arg)
 		}
 		w->batch = NULL;
 		w->batch_n = 0;
-		if (w->timer_due >= 0 && mono_ms() >= w->timer_due) {
+		if (w->timer_due >= 0 && threads_mono_ms() >= w->timer_due) {
 			w->timer_due = -1;
 			w->hooks.timer(w->hooks.ud);
 		}
@@ -572,7 +565,7 @@ void worker_io_del(struct worker *w, int fd, struct worker_io *io)
 
 void worker_timer(struct worker *w, long delay_ms)
 {
-	w->timer_due = delay_ms < 0 ? -1 : mono_ms() + delay_ms;
+	w->timer_due = delay_ms < 0 ? -1 : threads_mono_ms() + delay_ms;
 }
 
 int worker_add(struct worker *w, int fd, const struct sockaddr *sa,
